@@ -1,0 +1,81 @@
+"""Stage `prepare`: base model to models/base, downstream splits to data/prepared,
+general-knowledge quiz tasks to data/benchmarks, sizes to metrics/prepare.json."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+from transformers import AutoTokenizer
+
+from rlrewrite.base_model import materialise_base_model
+from rlrewrite.config import ParamsError, load_params
+from rlrewrite.jsonl import DataError, write_json, write_jsonl
+from rlrewrite.lm_eval_tasks import write_quiz_tasks
+from rlrewrite.quiz import build_items, load_task_definitions, read_pairs
+from rlrewrite.sources import open_source
+from rlrewrite.splits import draw_splits
+from rlrewrite.tracking import stage_run
+
+MODEL_DIR = Path("models/base")
+PREPARED_DIR = Path("data/prepared")
+BENCH_DIR = Path("data/benchmarks")
+QUIZ_DIR = Path("data/bsd-quiz")
+METRICS = Path("metrics/prepare.json")
+N_CHOICES = 4
+
+
+def mean_tokens(tokenizer, texts: list[str]) -> float:
+    return sum(len(ids) for ids in tokenizer(texts)["input_ids"]) / max(len(texts), 1)
+
+
+def main() -> None:
+    params = load_params("params.yaml")
+    started = time.time()
+    with stage_run("prepare", params.model_dump(include={"seed", "model", "data", "benchmarks"})):
+        model_info = materialise_base_model(params.model.name, MODEL_DIR)
+        tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
+
+        data = params.data
+        train_stream = open_source(data, params.seed)
+        test_stream = (open_source(data, params.seed, split=data.test_split)
+                       if data.test_split else None)
+        splits = draw_splits(train_stream, test_stream, data.sizes, data.rl_shares_sft)
+        metrics = {"collisions_dropped": splits.collisions_dropped,
+                   "skipped_no_answer": train_stream.skipped + (test_stream.skipped if test_stream else 0),
+                   "model_parameters": model_info["parameters"]}
+        for split in ("sft", "rl", "test"):
+            records = getattr(splits, split)
+            write_jsonl(PREPARED_DIR / f"{split}.jsonl", records)
+            metrics[f"{split}_size"] = len(records)
+            metrics[f"{split}_solution_tokens_mean"] = round(
+                mean_tokens(tokenizer, [r["solution"] for r in records]), 2)
+
+        shutil.rmtree(BENCH_DIR, ignore_errors=True)
+        (BENCH_DIR / "tasks").mkdir(parents=True)
+        definitions = load_task_definitions(QUIZ_DIR / "tasks.yaml")
+        bench = params.benchmarks
+        for name in bench.quiz_tasks:
+            if name not in definitions:
+                raise ParamsError(f"params.yaml: benchmarks.quiz_tasks: unknown task '{name}'; "
+                                  f"defined in {QUIZ_DIR / 'tasks.yaml'}: {sorted(definitions)}")
+            items = build_items(definitions[name], read_pairs(QUIZ_DIR, definitions[name]),
+                                N_CHOICES, bench.quiz_max_items, params.seed)
+            data_file = BENCH_DIR / f"quiz_{name}.jsonl"
+            write_jsonl(data_file, items)
+            write_quiz_tasks(BENCH_DIR / "tasks", data_file.as_posix(), name, N_CHOICES)
+            metrics[f"quiz_{name}_items"] = len(items)
+
+        write_json(METRICS, metrics)  # deterministic: no timings, so reruns diff clean
+        mlflow.log_metrics({**metrics, "wall_seconds": time.time() - started})
+        print("prepare:", metrics)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ParamsError, DataError) as exc:
+        sys.exit(f"prepare: {exc}")

@@ -1,0 +1,60 @@
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def real_tokenizer():
+    """The embedded model's tokenizer (read from the packaged GGUF, special tokens fixed)."""
+    from transformers import AutoTokenizer
+
+    from rlrewrite.base_model import embedded_gguf
+    from rlrewrite.config import EMBEDDED_MODEL
+
+    folder, filename = embedded_gguf(EMBEDDED_MODEL)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
+    tokenizer.eos_token = tokenizer.pad_token = "<|im_end|>"
+    tokenizer.bos_token = "<|im_start|>"
+    return tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, real_tokenizer) -> Path:
+    """A few-MB random Llama with the real tokenizer and chat template: for tests that need a
+    model's mechanics, not its knowledge."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(real_tokenizer), hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=2048, tie_word_embeddings=True,
+                         bos_token_id=real_tokenizer.bos_token_id,
+                         eos_token_id=real_tokenizer.eos_token_id,
+                         pad_token_id=real_tokenizer.pad_token_id)
+    out = tmp_path_factory.mktemp("tiny-model")
+    LlamaForCausalLM(config).save_pretrained(out)
+    real_tokenizer.save_pretrained(out)
+    return out
+
+
+def copy_repo(dest: Path) -> Path:
+    """A copy of the project's tracked sources (no outputs, no venv) as a fresh git+DVC repo."""
+    import subprocess
+
+    for name in ("src", "data/bsd-quiz", "tests"):
+        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", "params.yaml", ".gitignore"):
+        shutil.copy(REPO / name, dest / name)
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    subprocess.run(["dvc", "init", "-q"], cwd=dest, check=True)
+    subprocess.run(["dvc", "config", "core.analytics", "false"], cwd=dest, check=True)
+    return dest

@@ -1,0 +1,73 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rlrewrite.config import ParamsError, load_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path, mutate):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    mutate(raw)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_repository_params_are_valid():
+    params = load_params(REPO / "params.yaml")
+    assert params.data.sizes.sft > 0
+    assert params.model.name
+
+
+def test_unknown_key_is_named(tmp_path):
+    path = _write(tmp_path, lambda raw: raw["data"].update(sizez=3))
+    with pytest.raises(ParamsError, match=r"unknown key 'data.sizez'"):
+        load_params(path)
+
+
+def test_missing_key_is_named(tmp_path):
+    path = _write(tmp_path, lambda raw: raw["data"]["sizes"].pop("rl"))
+    with pytest.raises(ParamsError, match=r"missing key 'data.sizes.rl'"):
+        load_params(path)
+
+
+def test_wrong_type_is_named(tmp_path):
+    path = _write(tmp_path, lambda raw: raw["data"]["sizes"].update(sft="many"))
+    with pytest.raises(ParamsError, match=r"key 'data.sizes.sft'.*'many'"):
+        load_params(path)
+
+
+def test_string_is_not_coerced_to_bool(tmp_path):
+    path = _write(tmp_path, lambda raw: raw["data"].update(rl_shares_sft="yes"))
+    with pytest.raises(ParamsError, match=r"data.rl_shares_sft"):
+        load_params(path)
+
+
+def test_unknown_source_is_rejected(tmp_path):
+    path = _write(tmp_path, lambda raw: raw["data"].update(source="csv"))
+    with pytest.raises(ParamsError, match=r"data.source"):
+        load_params(path)
+
+
+def test_nonpositive_size_is_rejected(tmp_path):
+    path = _write(tmp_path, lambda raw: raw["data"]["sizes"].update(test=0))
+    with pytest.raises(ParamsError, match=r"data.sizes"):
+        load_params(path)
+
+
+def test_unknown_top_level_section(tmp_path):
+    path = _write(tmp_path, lambda raw: raw.update(trainer={"lr": 1}))
+    with pytest.raises(ParamsError, match=r"unknown key 'trainer'"):
+        load_params(path)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ParamsError, match="file not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: [1\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(bad)
