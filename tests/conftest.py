@@ -50,7 +50,7 @@ def copy_repo(dest: Path) -> Path:
     """A copy of the project's tracked sources (no outputs, no venv) as a fresh git+DVC repo."""
     import subprocess
 
-    for name in ("src", "data/bsd-quiz", "tests"):
+    for name in ("src", "data/bsd-quiz", "data/prompts", "tests"):
         shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", "params.yaml", ".gitignore"):
         shutil.copy(REPO / name, dest / name)

@@ -31,3 +31,10 @@ def test_last_boxed_handles_fbox():
 ])
 def test_matches_gold_is_math_equivalence(candidate, gold, ok):
     assert matches_gold(candidate, parse_gold(gold)) is ok
+
+
+def test_gold_is_parseable():
+    from rlrewrite.answers import gold_is_parseable
+
+    assert gold_is_parseable("42") and gold_is_parseable("\\frac{1}{2}")
+    assert not gold_is_parseable("\\frac{") and not gold_is_parseable("")

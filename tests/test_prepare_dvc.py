@@ -1,4 +1,4 @@
-"""`dvc repro` of the prepare stage in a temporary copy of the repository, with small sizes."""
+"""`dvc repro` of the pipeline in a temporary copy of the repository, on the tiny model."""
 
 import json
 import os
@@ -21,17 +21,26 @@ def dvc(repo: Path, *args: str) -> str:
     return done.stdout
 
 
-@pytest.mark.slow
-def test_prepare_stage_runs_and_is_cached(tmp_path, tiny_model_dir):
-    repo = copy_repo(tmp_path / "repo")
+def tiny_pipeline_params(repo: Path, tiny_model_dir: Path) -> dict:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["model"]["name"] = str(tiny_model_dir)
     params["data"]["sizes"] = {"sft": 6, "rl": 4, "test": 3}
     params["benchmarks"]["quiz_max_items"] = 8
+    params["rewriter"].update(num_generations=2, questions_per_device=1,
+                              gradient_accumulation_steps=2, max_completion_length=8,
+                              max_steps=2, save_steps=1, embedder="policy", precision="fp32")
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    return params
+
+
+@pytest.mark.slow
+def test_pipeline_runs_and_is_cached(tmp_path, tiny_model_dir):
+    repo = copy_repo(tmp_path / "repo")
+    params = tiny_pipeline_params(repo, tiny_model_dir)
 
     out = dvc(repo, "repro")
     assert "Running stage 'prepare'" in out
+    assert "Running stage 'rollout-and-train-rewriter'" in out
     assert (repo / "models/base/config.json").exists()
     sizes = {s: len((repo / f"data/prepared/{s}.jsonl").read_text().splitlines())
              for s in ("sft", "rl", "test")}
@@ -44,9 +53,23 @@ def test_prepare_stage_runs_and_is_cached(tmp_path, tiny_model_dir):
         assert (repo / f"data/benchmarks/quiz_{task}.jsonl").exists()
     assert (repo / "mlflow.db").exists()
 
+    assert (repo / "models/rewriter/adapter_config.json").exists()
+    assert not (repo / "checkpoints/rewriter").exists()  # removed once the run completed
+    rewriter = json.loads((repo / "metrics/rewriter.json").read_text())
+    assert rewriter["steps"] == 2 and "reward_last_fifth" in rewriter
+    rows = (repo / "metrics/rewriter_steps.tsv").read_text().splitlines()
+    assert rows[0].split("\t")[:3] == ["step", "reward", "gate_pass_rate"] and len(rows) == 3
+    assert "reward" in dvc(repo, "plots", "show", "--json")
+
     again = dvc(repo, "repro")
     assert "Running stage" not in again
     assert "up to date" in again
+
+    # a rewriter-only change reruns the rewriter, not prepare
+    params["rewriter"]["lambda_div"] = 0.25
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    out = dvc(repo, "status")
+    assert "rollout-and-train-rewriter" in out and "prepare:" not in out
 
 
 @pytest.mark.slow

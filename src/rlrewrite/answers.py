@@ -39,6 +39,12 @@ def parse_gold(answer: str) -> list:
     return parse(f"${answer}$")
 
 
+def gold_is_parseable(answer: str) -> bool:
+    """Whether math-verify reads the gold answer as math (it falls back to the raw string for
+    text it cannot parse, such as an unbalanced `\\frac{`)."""
+    return any(not isinstance(item, str) for item in parse_gold(answer))
+
+
 def matches_gold(candidate: str, gold: list) -> bool:
     """Whether the final answer stated in `candidate` (boxed, else last number/expression)
     is mathematically equivalent to the parsed gold answer."""

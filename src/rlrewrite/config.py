@@ -68,11 +68,58 @@ class BenchmarkParams(_Section):
     lm_eval_tasks: list[str]  # standard lm-eval task names for online runs (mmlu, arc_easy, ...)
 
 
+class LoraParams(_Section):
+    rank: int
+    alpha: int
+    dropout: float
+    target_modules: str | list[str]  # `all-linear` or module names
+
+
+class RewriterParams(_Section):
+    """Stage `rollout-and-train-rewriter`: GRPO + LoRA on π0 (SPEC.md, Stage 1)."""
+
+    prompt_file: str  # rewrite prompt template with {question} and {solution}
+    qa_prefix: str  # plain QA form for r_dist, with {question}
+    judge: bool  # gate also requires π0's P(YES) >= P(NO)
+    judge_prompt_file: str  # judge template with {question}, {answer}, {candidate}
+    embedder: Literal["policy", "minilm"]  # for r_div
+    lambda_dist: float
+    lambda_div: float
+    lora: LoraParams
+    num_generations: int  # K rewrites per question
+    questions_per_device: int  # questions per process per optimizer step (groups stay whole)
+    gradient_accumulation_steps: int
+    num_iterations: int  # GRPO μ: optimizer passes per batch of rollouts
+    temperature: float
+    learning_rate: float
+    beta: float  # KL coefficient; the reference is π0 (adapter disabled)
+    loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"]
+    max_completion_length: int
+    max_steps: int
+    precision: Literal["auto", "fp32", "bf16"]  # auto: bf16 on CUDA, fp32 on CPU
+    scoring_batch_size: int
+    log_samples_every: int  # steps between sample tables in MLflow (0: never)
+    save_steps: int  # checkpoint interval, for resuming an interrupted run
+
+    @model_validator(mode="after")
+    def _sane(self) -> RewriterParams:
+        for name in ("num_generations", "questions_per_device", "gradient_accumulation_steps",
+                     "num_iterations", "max_completion_length", "max_steps", "scoring_batch_size",
+                     "save_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.num_generations < 2:
+            raise ValueError("num_generations must be at least 2: advantages are group-relative")
+        return self
+
+
 class Params(_Section):
     seed: int
+    engine: Literal["hf"]  # generation engine for rollouts
     model: ModelParams
     data: DataParams
     benchmarks: BenchmarkParams
+    rewriter: RewriterParams
 
 
 def _format_error(path: Path, err: dict) -> str:

