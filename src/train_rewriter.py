@@ -17,9 +17,11 @@ import mlflow
 import numpy as np
 from transformers import TrainerCallback
 
+from rlrewrite.checkpoints import fingerprint, prepare_checkpoint_dir
 from rlrewrite.config import ParamsError, load_params
 from rlrewrite.jsonl import DataError, read_jsonl, write_json
-from rlrewrite.rewriter_training import build_trainer, fingerprint, prepare_checkpoint_dir
+from rlrewrite.rewriter_adapter import save_rewriter
+from rlrewrite.rewriter_training import build_trainer
 from rlrewrite.tracking import stage_run
 
 MODEL_DIR = Path("models/base")
@@ -100,8 +102,7 @@ def main() -> None:
         wall = time.perf_counter() - started
 
         shutil.rmtree(ADAPTER_DIR, ignore_errors=True)
-        trainer.model.save_pretrained(ADAPTER_DIR)
-        trainer.processing_class.save_pretrained(ADAPTER_DIR)
+        save_rewriter(trainer.model, trainer.processing_class, ADAPTER_DIR, MODEL_DIR)
 
         rows = step_rows(trainer.state.log_history)
         STEPS_TSV.parent.mkdir(parents=True, exist_ok=True)

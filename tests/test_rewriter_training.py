@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from rlrewrite.config import load_params
-from rlrewrite.rewriter_training import (build_rl_dataset, build_trainer, prepare_checkpoint_dir,
-                                         rewrite_prompt)
+from rlrewrite.checkpoints import prepare_checkpoint_dir
+from rlrewrite.rewriter_training import build_rl_dataset, build_trainer, rewrite_prompt
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDS = [{"id": f"r{i}", "question": f"What is {i} + {i}?", "solution": f"{i} + {i} = {2 * i}\n#### {2 * i}",

@@ -113,13 +113,77 @@ class RewriterParams(_Section):
         return self
 
 
+class RewriteParams(_Section):
+    """Stage `rewrite`: Generate-Verify-Fallback over the sft split (SPEC.md, Stage 2)."""
+
+    method: Literal["original", "prompt", "self", "rl"]
+    attempts: int  # generations per question (per phase for `self`) before falling back
+    temperature: float  # 0: greedy
+    batch_size: int
+    max_new_tokens: int
+    precision: Literal["auto", "fp32", "bf16"]
+
+    @model_validator(mode="after")
+    def _sane(self) -> RewriteParams:
+        for name in ("attempts", "batch_size", "max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.temperature < 0:
+            raise ValueError("temperature must be >= 0")
+        if self.attempts > 1 and self.temperature == 0:
+            raise ValueError("attempts > 1 needs temperature > 0: greedy decoding repeats itself")
+        return self
+
+
+class SFTParams(_Section):
+    """Stage `sft`: the same settings whatever the rewrite method (SPEC.md, Stage 3)."""
+
+    mode: Literal["full", "lora"]
+    lora: LoraParams  # used when mode is lora
+    learning_rate: float
+    epochs: float
+    batch_size: int  # per device
+    gradient_accumulation_steps: int
+    max_length: int  # prompt + target tokens; longer examples are truncated
+    warmup_ratio: float
+    precision: Literal["auto", "fp32", "bf16"]  # bf16 = mixed precision over fp32 weights
+    save_steps: int
+
+    @model_validator(mode="after")
+    def _sane(self) -> SFTParams:
+        for name in ("batch_size", "gradient_accumulation_steps", "max_length", "save_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.epochs <= 0 or self.learning_rate <= 0:
+            raise ValueError("epochs and learning_rate must be positive")
+        return self
+
+
+class EvaluateParams(_Section):
+    """Stages `evaluate-base` and `evaluate`: the same settings for base and tuned models."""
+
+    quiz_variants: list[Literal["mc", "gen"]]  # mc: option log-likelihood; gen: boxed letter
+    batch_size: int
+    limit: int | None  # items per task (None: all)
+    precision: Literal["auto", "fp32", "bf16"]
+
+    @model_validator(mode="after")
+    def _sane(self) -> EvaluateParams:
+        if self.batch_size < 1 or (self.limit is not None and self.limit < 1):
+            raise ValueError("batch_size and limit must be at least 1")
+        return self
+
+
 class Params(_Section):
     seed: int
-    engine: Literal["hf"]  # generation engine for rollouts
+    engine: Literal["hf"]  # generation engine for rollouts and rewriting
     model: ModelParams
     data: DataParams
     benchmarks: BenchmarkParams
     rewriter: RewriterParams
+    rewrite: RewriteParams
+    sft: SFTParams
+    evaluate: EvaluateParams
 
 
 def _format_error(path: Path, err: dict) -> str:

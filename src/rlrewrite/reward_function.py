@@ -24,6 +24,27 @@ def completion_text(completion) -> str:
     return "".join(message.get("content", "") for message in completion)
 
 
+def gate_rewrites(texts: list[str], questions: list[str], answers: list[str],
+                  truncated: list[bool] | None = None, judge=None) -> np.ndarray:
+    """r_task in {0, 1}: the final answer is equivalent to the gold one and, when a `judge`
+    (a BaseModelScorer) is given, π0 judges the reasoning valid. Empty and truncated rewrites
+    fail. The judge only sees rewrites whose answer already matches."""
+    golds: dict[str, list] = {}
+    passed = np.zeros(len(texts))
+    for i, (text, answer) in enumerate(zip(texts, answers)):
+        if not text.strip() or (truncated is not None and truncated[i]):
+            continue
+        if answer not in golds:
+            golds[answer] = parse_gold(answer)
+        passed[i] = float(matches_gold(text, golds[answer]))
+    if judge is not None and passed.any():
+        idx = np.flatnonzero(passed)
+        verdicts = judge.judge([questions[i] for i in idx], [answers[i] for i in idx],
+                               [texts[i] for i in idx])
+        passed[idx] = verdicts.astype(float)
+    return passed
+
+
 class RewriteReward:
     """r = r_task * (1 + λ_dist r_dist + λ_div r_div) per group of K rewrites."""
 
@@ -45,23 +66,10 @@ class RewriteReward:
 
     def gate(self, texts: list[str], questions: list[str], answers: list[str],
              completion_ids: list[list[int]] | None) -> np.ndarray:
-        """r_task: the final answer is equivalent to the gold one (and π0 judges the reasoning
-        valid, if enabled). Empty and truncated completions fail."""
-        golds: dict[str, list] = {}
-        passed = np.zeros(len(texts))
-        for i, (text, answer) in enumerate(zip(texts, answers)):
-            truncated = completion_ids is not None and len(completion_ids[i]) >= self.max_completion_length
-            if not text.strip() or truncated:
-                continue
-            if answer not in golds:
-                golds[answer] = parse_gold(answer)
-            passed[i] = float(matches_gold(text, golds[answer]))
-        if self.use_judge and passed.any():
-            idx = np.flatnonzero(passed)
-            verdicts = self.scorer.judge([questions[i] for i in idx], [answers[i] for i in idx],
-                                         [texts[i] for i in idx])
-            passed[idx] = verdicts.astype(float)
-        return passed
+        truncated = ([len(ids) >= self.max_completion_length for ids in completion_ids]
+                     if completion_ids is not None else None)
+        return gate_rewrites(texts, questions, answers, truncated,
+                             self.scorer if self.use_judge else None)
 
     def score(self, texts: list[str], questions: list[str], answers: list[str], ids: list,
               completion_ids: list[list[int]] | None = None) -> dict[str, np.ndarray]:

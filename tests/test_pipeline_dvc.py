@@ -29,6 +29,9 @@ def tiny_pipeline_params(repo: Path, tiny_model_dir: Path) -> dict:
     params["rewriter"].update(num_generations=2, questions_per_device=1,
                               gradient_accumulation_steps=2, max_completion_length=8,
                               max_steps=2, save_steps=1, embedder="policy", precision="fp32")
+    params["rewrite"].update(batch_size=4, max_new_tokens=8, precision="fp32")
+    params["sft"].update(epochs=1.0, batch_size=4, max_length=96, precision="fp32")
+    params["evaluate"].update(limit=2, batch_size=4, precision="fp32")
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     return params
 
@@ -41,6 +44,9 @@ def test_pipeline_runs_and_is_cached(tmp_path, tiny_model_dir):
     out = dvc(repo, "repro")
     assert "Running stage 'prepare'" in out
     assert "Running stage 'rollout-and-train-rewriter'" in out
+    assert "Running stage 'rewrite'" in out
+    for stage in ("sft", "evaluate-base", "evaluate"):
+        assert f"Running stage '{stage}'" in out
     assert (repo / "models/base/config.json").exists()
     sizes = {s: len((repo / f"data/prepared/{s}.jsonl").read_text().splitlines())
              for s in ("sft", "rl", "test")}
@@ -61,9 +67,39 @@ def test_pipeline_runs_and_is_cached(tmp_path, tiny_model_dir):
     assert rows[0].split("\t")[:3] == ["step", "reward", "gate_pass_rate"] and len(rows) == 3
     assert "reward" in dvc(repo, "plots", "show", "--json")
 
+    assert (repo / "models/sft/config.json").exists()
+    sft = json.loads((repo / "metrics/sft.json").read_text())
+    assert sft["examples"] == 6 and sft["tokens_seen"] > 0
+    evaluation = json.loads((repo / "metrics/eval.json").read_text())
+    assert set(evaluation) == {"downstream", "general", "forgetting_mean", "flips"}
+    assert set(evaluation["downstream"]) == {"base", "tuned", "gain"}
+    quiz = [f"quiz_{t}" for t in params["benchmarks"]["quiz_tasks"]]
+    assert set(evaluation["general"]) == set(quiz + [f"{t}_gen" for t in quiz])
+    assert "forgetting_mean" in dvc(repo, "metrics", "show")
+
     again = dvc(repo, "repro")
     assert "Running stage" not in again
     assert "up to date" in again
+
+    sft_ids = [json.loads(line)["id"] for line in (repo / "data/prepared/sft.jsonl").read_text().splitlines()]
+    for method in ("rl", "original", "prompt", "self"):
+        if method != "rl":  # switching methods reruns rewrite and what follows, never the rest
+            params["rewrite"]["method"] = method
+            (repo / "params.yaml").write_text(yaml.safe_dump(params))
+            out = dvc(repo, "repro", "rewrite")
+            assert "Running stage 'rewrite'" in out
+            assert "Running stage 'prepare'" not in out and "Running stage 'rollout" not in out
+        rows = [json.loads(line) for line in (repo / "data/rewritten/train.jsonl").read_text().splitlines()]
+        assert [r["id"] for r in rows] == sft_ids and {r["method"] for r in rows} == {method}
+        rewrite_metrics = json.loads((repo / "metrics/rewrite.json").read_text())
+        assert rewrite_metrics["examples"] == 6
+        assert set(rewrite_metrics) >= {"acceptance_rate", "fallback_rate", "attempts_mean",
+                                        "qa_nll_targets", "qa_nll_original", "distinct_2",
+                                        "self_bleu", "embedding_spread"}
+        if method == "original":
+            assert rewrite_metrics["qa_nll_targets"] == rewrite_metrics["qa_nll_original"]
+    out = dvc(repo, "repro")  # the last method through SFT and evaluation; base scores cached
+    assert "Running stage 'evaluate'" in out and "Running stage 'evaluate-base'" not in out
 
     # a rewriter-only change reruns the rewriter, not prepare
     params["rewriter"]["lambda_div"] = 0.25

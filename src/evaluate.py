@@ -1,0 +1,70 @@
+"""Stage `evaluate`: the fine-tuned model against the cached base scores.
+
+Writes metrics/eval.json (downstream gain, per-task forgetting, its mean, per-item flips) and
+metrics/eval_point.json (one gain-versus-forgetting point for `dvc plots diff`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import mlflow
+
+from rlrewrite.config import ParamsError, load_params
+from rlrewrite.evaluation import DOWNSTREAM_TASK, EvalError, compare, evaluate_model, general_tasks
+from rlrewrite.jsonl import read_jsonl, write_json
+from rlrewrite.rewriter_training import use_bf16
+from rlrewrite.tracking import stage_run
+
+BASE_DIR = Path("models/base")
+SFT_DIR = Path("models/sft")
+BASE_RESULTS = Path("data/eval/base.json")
+TRAIN_DATA = Path("data/rewritten/train.jsonl")
+METRICS = Path("metrics/eval.json")
+POINT = Path("metrics/eval_point.json")
+
+
+def main() -> None:
+    params = load_params("params.yaml")
+    cfg = params.evaluate
+    general = general_tasks(params.benchmarks, cfg)
+    tasks = [DOWNSTREAM_TASK] + general
+    base = json.loads(BASE_RESULTS.read_text())
+    missing = [t for t in tasks if t not in base]
+    if missing:
+        raise EvalError(f"{BASE_RESULTS} lacks {missing}: rerun `dvc repro evaluate-base`")
+    method = read_jsonl(TRAIN_DATA)[0].get("method", "unknown")
+    is_adapter = (SFT_DIR / "adapter_config.json").is_file()
+
+    with stage_run("evaluate", params.model_dump(include={"seed", "evaluate", "benchmarks"})):
+        mlflow.set_tags({"method": method, "seed": params.seed})
+        tuned = evaluate_model(BASE_DIR if is_adapter else SFT_DIR, tasks, cfg, params.seed,
+                               "bfloat16" if use_bf16(cfg.precision) else "float32",
+                               adapter_dir=SFT_DIR if is_adapter else None)
+        result = compare(base, tuned, general)
+        write_json(METRICS, result)
+        write_json(POINT, [{"method": method, "gain": result["downstream"]["gain"],
+                            "forgetting_mean": result["forgetting_mean"]}])
+        flat = {"downstream/base": result["downstream"]["base"],
+                "downstream/tuned": result["downstream"]["tuned"],
+                "downstream/gain": result["downstream"]["gain"],
+                "forgetting_mean": result["forgetting_mean"]}
+        for task, values in result["general"].items():
+            flat[f"forgetting/{task}"] = values["forgetting"]
+            flat[f"tuned/{task}"] = values["tuned"]
+        for task, counts in result["flips"].items():
+            flat[f"flips_lost/{task}"] = counts["lost"]
+            flat[f"flips_gained/{task}"] = counts["gained"]
+        mlflow.log_metrics(flat)
+        mlflow.log_dict({t: {"base": base[t]["samples"], "tuned": tuned[t]["samples"]} for t in tasks},
+                        "eval_samples.json")
+        print("evaluate:", json.dumps(result))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ParamsError, EvalError) as exc:
+        sys.exit(f"evaluate: {exc}")

@@ -1,0 +1,124 @@
+"""Scoring a model with lm-evaluation-harness: the downstream task and the general benchmarks.
+
+Tasks are data (YAML): `eval_tasks/downstream_math.yaml` ships with the code, the quiz tasks are
+written by `prepare` into data/benchmarks/tasks, and any standard lm-eval task can be named for
+online runs. Each task reports one primary metric; per-item correctness is kept for flips.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import BenchmarkParams, EvaluateParams
+
+DOWNSTREAM_TASK = "downstream_math"
+TASK_DIR = Path(__file__).parent / "eval_tasks"
+QUIZ_TASK_DIR = Path("data/benchmarks/tasks")
+PRIMARY_METRICS = ("math_equiv", "exact_match", "acc")
+
+
+class EvalError(ValueError):
+    """An evaluation input is wrong: an unknown task name, a missing model or adapter."""
+
+
+def general_tasks(bench: BenchmarkParams, cfg: EvaluateParams) -> list[str]:
+    """The non-downstream tasks forgetting is measured on."""
+    tasks = []
+    for name in bench.quiz_tasks:
+        if "mc" in cfg.quiz_variants:
+            tasks.append(f"quiz_{name}")
+        if "gen" in cfg.quiz_variants:
+            tasks.append(f"quiz_{name}_gen")
+    return tasks + list(bench.lm_eval_tasks)
+
+
+def task_manager():
+    from lm_eval.tasks import TaskManager
+
+    include = [str(TASK_DIR)] + ([str(QUIZ_TASK_DIR)] if QUIZ_TASK_DIR.is_dir() else [])
+    return TaskManager(include_path=include)
+
+
+def check_task_names(names: list[str], manager) -> None:
+    known = set(manager.all_tasks)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise EvalError(f"lm-eval does not know task(s) {unknown} (benchmarks.lm_eval_tasks / "
+                        "benchmarks.quiz_tasks); see `lm_eval --tasks list`")
+
+
+def _primary(task_result: dict) -> tuple[str, float]:
+    for metric in PRIMARY_METRICS:
+        for key, value in task_result.items():
+            if key.split(",")[0] == metric and isinstance(value, (int, float)):
+                return metric, float(value)
+    raise EvalError(f"no primary metric {PRIMARY_METRICS} in {sorted(task_result)}")
+
+
+def evaluate_model(model_dir: Path, tasks: list[str], cfg: EvaluateParams, seed: int,
+                   dtype: str, adapter_dir: Path | None = None) -> dict:
+    """{task: {"metric", "score", "items": {doc_id: 0/1}, "samples": [...]}} for one model."""
+    import lm_eval
+
+    if not (Path(model_dir) / "config.json").is_file():
+        raise EvalError(f"{model_dir}: no model (config.json)")
+    if adapter_dir is not None and not (Path(adapter_dir) / "adapter_config.json").is_file():
+        raise EvalError(f"{adapter_dir}: no adapter (adapter_config.json)")
+    manager = task_manager()
+    check_task_names(tasks, manager)
+    model_args = {"pretrained": str(model_dir), "dtype": dtype}
+    if adapter_dir is not None:
+        model_args["peft"] = str(adapter_dir)
+    output = lm_eval.simple_evaluate(
+        model="hf", model_args=model_args, tasks=tasks, task_manager=manager,
+        batch_size=cfg.batch_size, apply_chat_template=True, log_samples=True,
+        limit=cfg.limit, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
+        fewshot_random_seed=seed, device="cuda" if _cuda() else "cpu")
+    scores = {}
+    for task in tasks:
+        metric, score = _primary(output["results"][task])
+        samples = output["samples"][task]
+        scores[task] = {
+            "metric": metric, "score": score,
+            "items": {str(s["doc_id"]): float(s[metric]) for s in samples},
+            "samples": [{"doc_id": s["doc_id"], "target": s.get("target"),
+                         "response": _response(s), metric: s[metric]} for s in samples],
+        }
+    return scores
+
+
+def _response(sample: dict):
+    filtered = sample.get("filtered_resps")
+    return filtered[0] if isinstance(filtered, list) and filtered else filtered
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def flips(base_items: dict[str, float], tuned_items: dict[str, float]) -> dict[str, int]:
+    """Per-item changes: right before and wrong after (lost), and the reverse (gained)."""
+    lost = sum(1 for k, v in base_items.items() if v > 0 and tuned_items.get(k, 0) == 0)
+    gained = sum(1 for k, v in base_items.items() if v == 0 and tuned_items.get(k, 0) > 0)
+    return {"lost": lost, "gained": gained}
+
+
+def compare(base: dict, tuned: dict, general: list[str]) -> dict:
+    """metrics/eval.json: downstream gain, per-task forgetting, their mean, and flips."""
+    down_b, down_t = base[DOWNSTREAM_TASK]["score"], tuned[DOWNSTREAM_TASK]["score"]
+    result = {"downstream": {"base": round(down_b, 4), "tuned": round(down_t, 4),
+                             "gain": round(down_t - down_b, 4)},
+              "general": {}, "forgetting_mean": 0.0, "flips": {}}
+    for task in general:
+        b, t = base[task]["score"], tuned[task]["score"]
+        result["general"][task] = {"base": round(b, 4), "tuned": round(t, 4),
+                                   "forgetting": round(b - t, 4)}
+        result["flips"][task] = flips(base[task]["items"], tuned[task]["items"])
+    result["flips"][DOWNSTREAM_TASK] = flips(base[DOWNSTREAM_TASK]["items"],
+                                             tuned[DOWNSTREAM_TASK]["items"])
+    if general:
+        result["forgetting_mean"] = round(
+            sum(v["forgetting"] for v in result["general"].values()) / len(general), 4)
+    return result

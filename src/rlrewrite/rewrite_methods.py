@@ -1,0 +1,76 @@
+"""Generate–Verify–Fallback over the `sft` split, for each method (SPEC.md, Stage 2 and Baselines).
+
+- original: the expert solution, unchanged.
+- prompt:   π0 rewrites with the fixed rewrite prompt (SDFT-style).
+- self:     π0 answers the question itself (plain QA turn); where wrong, a guided rewrite.
+- rl:       the trained rewriter (π0 + LoRA) rewrites with the same prompt.
+Every method verifies with the reward's gate and falls back to the expert solution, so the output
+has exactly one target per input question, in input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .prompts import fill, user_turn
+
+METHODS = ("original", "prompt", "self", "rl")
+
+Generate = Callable[[list[list[dict]], str], list[str]]
+Verify = Callable[[list[dict], list[str]], list[bool]]
+
+
+def _result(record: dict, method: str, target: str, rewritten: bool, attempts: int) -> dict:
+    return {"id": record["id"], "question": record["question"], "answer": record["answer"],
+            "solution": record["solution"], "target": target, "rewritten": rewritten,
+            "attempts": attempts, "method": method}
+
+
+def _try_until_verified(records: list[dict], pending: list[int], make_prompt, generate: Generate,
+                        verify: Verify, rounds: int, accepted: dict[int, str],
+                        attempts: list[int], last: dict[int, str], desc: str) -> list[int]:
+    """Up to `rounds` generation rounds over `pending`; returns those still unaccepted."""
+    for round_index in range(rounds):
+        if not pending:
+            break
+        outputs = generate([make_prompt(records[i]) for i in pending],
+                           f"{desc} {round_index + 1}/{rounds}")
+        verdicts = verify([records[i] for i in pending], outputs)
+        still = []
+        for i, output, ok in zip(pending, outputs, verdicts):
+            attempts[i] += 1
+            last[i] = output
+            if ok:
+                accepted[i] = output
+            else:
+                still.append(i)
+        pending = still
+    return pending
+
+
+def rewrite_records(records: list[dict], method: str, rewrite_template: str | None,
+                    generate: Generate | None, verify: Verify | None,
+                    attempts_per_question: int) -> tuple[list[dict], dict[int, str]]:
+    """(one output record per input record, last candidate per index for the sample table)."""
+    if method not in METHODS:
+        raise ValueError(f"rewrite.method: unknown method '{method}'; known: {list(METHODS)}")
+    if method == "original":
+        return [_result(r, method, r["solution"], False, 0) for r in records], {}
+
+    def rewrite_prompt(record):
+        return user_turn(fill(rewrite_template, question=record["question"],
+                              solution=record["solution"]))
+
+    accepted: dict[int, str] = {}
+    attempts = [0] * len(records)
+    last: dict[int, str] = {}
+    pending = list(range(len(records)))
+    if method == "self":
+        pending = _try_until_verified(records, pending, lambda r: user_turn(r["question"]),
+                                      generate, verify, attempts_per_question, accepted, attempts,
+                                      last, "self-answer")
+    _try_until_verified(records, pending, rewrite_prompt, generate, verify,
+                        attempts_per_question, accepted, attempts, last, "rewrite")
+    out = [_result(r, method, accepted.get(i, r["solution"]), i in accepted, attempts[i])
+           for i, r in enumerate(records)]
+    return out, last

@@ -1,0 +1,46 @@
+"""Saving and loading the rewriter's LoRA adapter, tied to the base model it was trained on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+FINGERPRINT_FILE = "base_model_fingerprint.json"
+
+
+class AdapterError(RuntimeError):
+    """The adapter folder is missing or does not belong to the base model."""
+
+
+def base_fingerprint(model_dir: Path) -> dict:
+    """Identifies a base model folder: its config and the size of its weight files."""
+    model_dir = Path(model_dir)
+    weights = sorted(model_dir.glob("*.safetensors"))
+    return {"config_sha256": hashlib.sha256((model_dir / "config.json").read_bytes()).hexdigest(),
+            "weight_bytes": sum(p.stat().st_size for p in weights)}
+
+
+def save_rewriter(peft_model, tokenizer, adapter_dir: Path, model_dir: Path) -> None:
+    peft_model.save_pretrained(adapter_dir)
+    tokenizer.save_pretrained(adapter_dir)
+    (Path(adapter_dir) / FINGERPRINT_FILE).write_text(json.dumps(base_fingerprint(model_dir)) + "\n")
+
+
+def load_rewriter(base_model, adapter_dir: Path, model_dir: Path):
+    """π0 + the rewriter adapter (a PeftModel: `disable_adapter()` gives π0 back)."""
+    from peft import PeftModel
+
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise AdapterError(f"{adapter_dir}: no LoRA adapter (adapter_config.json); run "
+                           "`dvc repro rollout-and-train-rewriter` first")
+    stamp = adapter_dir / FINGERPRINT_FILE
+    if stamp.is_file() and json.loads(stamp.read_text()) != base_fingerprint(model_dir):
+        raise AdapterError(f"{adapter_dir} was trained on a different base model than {model_dir} "
+                           "(config or weights differ); retrain the rewriter")
+    try:
+        return PeftModel.from_pretrained(base_model, adapter_dir)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise AdapterError(f"{adapter_dir}: adapter does not fit the base model in {model_dir}: "
+                           f"{str(exc).splitlines()[0]}") from None

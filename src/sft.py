@@ -1,0 +1,70 @@
+"""Stage `sft`: fine-tune π0 on data/rewritten/train.jsonl (whatever method produced it).
+
+Writes models/sft/ (a full model, or a LoRA adapter with `sft.mode: lora`) and
+metrics/sft.json. An interrupted run resumes from checkpoints/sft/ when rerun with the same inputs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+
+from rlrewrite.checkpoints import fingerprint, prepare_checkpoint_dir
+from rlrewrite.config import ParamsError, load_params
+from rlrewrite.jsonl import DataError, read_jsonl, write_json
+from rlrewrite.sft_training import build_sft_trainer, sft_dataset
+from rlrewrite.tracking import stage_run
+
+MODEL_DIR = Path("models/base")
+TRAIN_DATA = Path("data/rewritten/train.jsonl")
+OUTPUT_DIR = Path("models/sft")
+CHECKPOINTS = Path("checkpoints/sft")
+METRICS = Path("metrics/sft.json")
+
+
+def main() -> None:
+    params = load_params("params.yaml")
+    cfg = params.sft
+    records = read_jsonl(TRAIN_DATA)
+    try:
+        dataset = sft_dataset(records, str(TRAIN_DATA))
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    methods = sorted({r.get("method", "unknown") for r in records})
+    key = fingerprint(params.seed, cfg.model_dump(), records, (MODEL_DIR / "config.json").read_text())
+    resume = prepare_checkpoint_dir(CHECKPOINTS, key)
+
+    with stage_run("sft", params.model_dump(include={"seed", "sft"})):
+        mlflow.set_tags({"method": ",".join(methods), "seed": params.seed, "sft_mode": cfg.mode})
+        trainer = build_sft_trainer(cfg, params.seed, MODEL_DIR, dataset, CHECKPOINTS, ["mlflow"])
+        started = time.perf_counter()
+        result = trainer.train(resume_from_checkpoint=resume or None)
+        wall = time.perf_counter() - started
+
+        shutil.rmtree(OUTPUT_DIR, ignore_errors=True)
+        trainer.save_model(str(OUTPUT_DIR))
+        trainer.processing_class.save_pretrained(OUTPUT_DIR)
+        losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+        metrics = {
+            "train_loss_final": round(losses[-1], 4),
+            "train_loss_mean": round(result.training_loss, 4),
+            "tokens_seen": int(trainer.state.num_input_tokens_seen or 0),
+            "steps": trainer.state.global_step,
+            "examples": len(dataset),
+            "wall_seconds": round(wall, 1),
+        }
+        write_json(METRICS, metrics)
+        mlflow.log_metrics({f"summary/{k}": v for k, v in metrics.items()})
+        print("sft:", metrics)
+    shutil.rmtree(CHECKPOINTS, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ParamsError, DataError) as exc:
+        sys.exit(f"sft: {exc}")

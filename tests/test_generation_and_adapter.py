@@ -1,0 +1,67 @@
+"""The hf generation engine and the rewriter adapter on the tiny model."""
+
+import json
+
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from rlrewrite.generation import HFGenerator
+from rlrewrite.rewriter_adapter import FINGERPRINT_FILE, AdapterError, load_rewriter, save_rewriter
+
+CONVERSATIONS = [[{"role": "user", "content": text}] for text in
+                 ["Hi", "What is the capital of France? Answer in one word.", "2+2=?"]]
+
+
+def test_greedy_batched_generation_matches_one_at_a_time(tiny_model_dir):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    batched = HFGenerator(model, tokenizer, batch_size=3, max_new_tokens=6, temperature=0.0)
+    together = batched(CONVERSATIONS)
+    alone = [HFGenerator(model, tokenizer, 1, 6, 0.0)([c])[0] for c in CONVERSATIONS]
+    assert together == alone
+    assert batched.stats.sequences == 3 and batched.stats.new_tokens > 0
+    assert len(batched.last_truncated) == 3
+
+
+def _adapter(tmp_path, tiny_model_dir, base_dir):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    peft_model = get_peft_model(model, LoraConfig(r=2, target_modules="all-linear",
+                                                  init_lora_weights=False))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    save_rewriter(peft_model, tokenizer, tmp_path / "rewriter", base_dir)
+    return peft_model
+
+
+def test_adapter_round_trip_and_base_check(tmp_path, tiny_model_dir):
+    trained = _adapter(tmp_path, tiny_model_dir, tiny_model_dir)
+    loaded = load_rewriter(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                           tmp_path / "rewriter", tiny_model_dir)
+    ids = torch.tensor([[1, 2, 3, 4]])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(input_ids=ids).logits, trained(input_ids=ids).logits)
+
+    stamp = tmp_path / "rewriter" / FINGERPRINT_FILE
+    stamp.write_text(json.dumps({"config_sha256": "other", "weight_bytes": 1}))
+    with pytest.raises(AdapterError, match="different base model"):
+        load_rewriter(AutoModelForCausalLM.from_pretrained(tiny_model_dir), tmp_path / "rewriter",
+                      tiny_model_dir)
+
+
+def test_adapter_of_another_architecture_is_a_clear_error(tmp_path, tiny_model_dir, real_tokenizer):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    other_dir = tmp_path / "wider"
+    config = LlamaConfig(vocab_size=len(real_tokenizer), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+    LlamaForCausalLM(config).save_pretrained(other_dir)
+    _adapter(tmp_path, tiny_model_dir, tiny_model_dir)
+    (tmp_path / "rewriter" / FINGERPRINT_FILE).unlink()  # only the shapes can tell
+    with pytest.raises(AdapterError, match="does not fit the base model"):
+        load_rewriter(AutoModelForCausalLM.from_pretrained(other_dir), tmp_path / "rewriter", other_dir)
+
+
+def test_missing_adapter(tmp_path, tiny_model_dir):
+    with pytest.raises(AdapterError, match="no LoRA adapter"):
+        load_rewriter(None, tmp_path / "absent", tiny_model_dir)

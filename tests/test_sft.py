@@ -1,0 +1,61 @@
+"""SFT on the tiny model: prompt-completion pairs, loss on the answer tokens only."""
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from rlrewrite.config import load_params
+from rlrewrite.sft_training import build_sft_trainer, sft_dataset
+from test_config import REPO
+
+RECORDS = [{"id": f"r{i}", "question": f"What is {i} + {i}?", "target": f"{i} + {i} = {2 * i}. \\boxed{{{2 * i}}}"}
+           for i in range(6)]
+
+
+def cfg(**changes):
+    base = load_params(REPO / "params.yaml").sft
+    settings = dict(epochs=1.0, batch_size=2, max_length=64, save_steps=100, precision="fp32")
+    settings.update(changes)
+    return base.model_copy(update=settings)
+
+
+def test_dataset_is_conversational_prompt_completion():
+    dataset = sft_dataset(RECORDS, "train.jsonl")
+    assert dataset[0]["prompt"] == [{"role": "user", "content": "What is 0 + 0?"}]
+    assert dataset[0]["completion"][0]["role"] == "assistant"
+
+
+@pytest.mark.parametrize("records, message", [
+    ([], "empty"),
+    ([{"id": "a", "question": "q", "target": ""}], r"train.jsonl:1: record 'a' has no target"),
+])
+def test_bad_training_sets(records, message):
+    with pytest.raises(ValueError, match=message):
+        sft_dataset(records, "train.jsonl")
+
+
+def test_loss_covers_only_the_answer_tokens(tmp_path, tiny_model_dir):
+    trainer = build_sft_trainer(cfg(), 0, tiny_model_dir, sft_dataset(RECORDS, "t"), tmp_path, [])
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    labels, ids = batch["labels"][0], batch["input_ids"][0]
+    scored = ids[labels != -100]
+    text = trainer.processing_class.decode(scored)
+    assert "\\boxed{0}" in text and "What is 0 + 0?" not in text
+    assert (labels[:5] == -100).all()
+
+
+@pytest.mark.parametrize("mode", ["full", "lora"])
+def test_training_runs_and_saves(tmp_path, tiny_model_dir, mode):
+    trainer = build_sft_trainer(cfg(mode=mode, learning_rate=1e-3), 0, tiny_model_dir,
+                                sft_dataset(RECORDS, "t"), tmp_path / "ckpt", [])
+    result = trainer.train()
+    assert trainer.state.global_step == 3 and result.training_loss > 0
+    assert trainer.state.num_input_tokens_seen > 0
+    trainer.save_model(str(tmp_path / "out"))
+    if mode == "lora":
+        assert (tmp_path / "out" / "adapter_config.json").exists()
+    else:
+        reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "out")
+        original = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+        assert not torch.equal(reloaded.model.norm.weight, original.model.norm.weight) or \
+            not torch.equal(reloaded.lm_head.weight, original.lm_head.weight)
