@@ -13,9 +13,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def real_tokenizer():
-    """The embedded model's tokenizer (read from the packaged GGUF, special tokens fixed)."""
+    """The embedded model's tokenizer (read from the packaged GGUF, special tokens fixed), or a
+    saved copy named by RLREWRITE_TEST_TOKENIZER (for machines without the package)."""
     from transformers import AutoTokenizer
 
+    if os.environ.get("RLREWRITE_TEST_TOKENIZER"):
+        return AutoTokenizer.from_pretrained(os.environ["RLREWRITE_TEST_TOKENIZER"])
     from rlrewrite.base_model import embedded_gguf
     from rlrewrite.config import EMBEDDED_MODEL
 
