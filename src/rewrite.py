@@ -27,14 +27,36 @@ from rlrewrite.rewriter_adapter import AdapterError, load_rewriter
 from rlrewrite.rewriter_training import weights_dtype
 from rlrewrite.scoring import BaseModelScorer, MiniLMEmbedder
 from rlrewrite.tracking import stage_run
+from rlrewrite.vllm_engine import EngineError
 
 MODEL_DIR = Path("models/base")
 ADAPTER_DIR = Path("models/rewriter")
+MERGED_DIR = Path("checkpoints/rewriter-merged")  # rl + vllm.rewriter_lora: merged (scratch)
 SFT_DATA = Path("data/prepared/sft.jsonl")
 OUTPUT = Path("data/rewritten/train.jsonl")
 METRICS = Path("metrics/rewrite.json")
 SELF_BLEU_TEXTS = 200
 SAMPLE_ROWS = 30
+
+
+def vllm_generator(params, tokenizer, dtype):
+    """The vLLM engine over π0, or over the rewriter for `rl` (served as a LoRA, or merged)."""
+    from rlrewrite.rewriter_adapter import check_adapter
+    from rlrewrite.vllm_engine import VLLMGenerator, merge_adapter
+
+    cfg = params.rewrite
+    model_dir, lora_dir = MODEL_DIR, None
+    if cfg.method == "rl":
+        check_adapter(ADAPTER_DIR, MODEL_DIR)
+        if params.vllm.rewriter_lora == "served":
+            lora_dir = ADAPTER_DIR
+        else:
+            model_dir = merge_adapter(MODEL_DIR, ADAPTER_DIR, MERGED_DIR, dtype)
+    generator = VLLMGenerator(model_dir, tokenizer, cfg.max_new_tokens, cfg.temperature,
+                              params.seed, str(dtype).removeprefix("torch."), params.vllm,
+                              lora_dir)
+    mlflow.log_metric("time/engine_startup_seconds", generator.startup_seconds)
+    return generator
 
 
 def main() -> None:
@@ -44,23 +66,27 @@ def main() -> None:
     if not records:
         raise DataError(f"{SFT_DATA}: no records")
 
-    with stage_run("rewrite", params.model_dump(include={"seed", "engine", "rewrite"})):
+    with stage_run("rewrite", params.model_dump(include={"seed", "engine", "vllm", "rewrite"})):
         mlflow.set_tags({"method": cfg.method, "seed": params.seed})
         tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
-        model = AutoModelForCausalLM.from_pretrained(MODEL_DIR, dtype=weights_dtype(cfg.precision))
-        if cfg.method == "rl":
+        dtype = weights_dtype(cfg.precision)
+        model = AutoModelForCausalLM.from_pretrained(MODEL_DIR, dtype=dtype)
+        if cfg.method == "rl" and params.engine == "hf":
             model = load_rewriter(model, ADAPTER_DIR, MODEL_DIR)  # π0 + LoRA; adapter off = π0
         judge_template = (load_template(gate_cfg.judge_prompt_file, ("question", "answer", "candidate"))
                           if gate_cfg.judge else None)
+        # π0 scores on the transformers model whatever the engine
         scorer = BaseModelScorer(model, tokenizer, gate_cfg.qa_prefix, judge_template,
                                  gate_cfg.scoring_batch_size)
 
         generator = None
-        if cfg.method != "original":
+        if cfg.method != "original" and params.engine == "hf":
             import torch
             torch.manual_seed(params.seed)
             generator = HFGenerator(model, tokenizer, cfg.batch_size, cfg.max_new_tokens,
                                     cfg.temperature)
+        elif cfg.method != "original":
+            generator = vllm_generator(params, tokenizer, dtype)
 
         def verify(batch: list[dict], outputs: list[str]) -> list[bool]:
             passed = gate_rewrites(outputs, [r["question"] for r in batch],
@@ -117,5 +143,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (ParamsError, DataError, AdapterError) as exc:
+    except (ParamsError, DataError, AdapterError, EngineError) as exc:
         sys.exit(f"rewrite: {exc}")

@@ -61,3 +61,22 @@ def copy_repo(dest: Path) -> Path:
     subprocess.run(["dvc", "init", "-q"], cwd=dest, check=True)
     subprocess.run(["dvc", "config", "core.analytics", "false"], cwd=dest, check=True)
     return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_vllm_model_dir(tmp_path_factory, real_tokenizer) -> Path:
+    """Like `tiny_model_dir`, with a head size vLLM's CPU attention kernels support (64)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(real_tokenizer), hidden_size=128, intermediate_size=256,
+                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                         max_position_embeddings=2048, tie_word_embeddings=True,
+                         bos_token_id=real_tokenizer.bos_token_id,
+                         eos_token_id=real_tokenizer.eos_token_id,
+                         pad_token_id=real_tokenizer.pad_token_id)
+    out = tmp_path_factory.mktemp("tiny-vllm-model")
+    LlamaForCausalLM(config).save_pretrained(out)
+    real_tokenizer.save_pretrained(out)
+    return out

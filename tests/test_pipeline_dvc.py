@@ -119,3 +119,25 @@ def test_prepare_reports_bad_params_key(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode != 0
     assert "params.yaml: key 'data.sizes.sft'" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_pipeline_runs_with_the_vllm_engine(tmp_path, tiny_vllm_model_dir):
+    """`engine: vllm` end to end: colocated vLLM rollouts, the rewriter merged and served by
+    vLLM in `rewrite`, lm-eval's vllm backend in both evaluations."""
+    repo = copy_repo(tmp_path / "repo")
+    params = tiny_pipeline_params(repo, tiny_vllm_model_dir)
+    params["engine"] = "vllm"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+
+    out = dvc(repo, "repro")
+    for stage in ("prepare", "rollout-and-train-rewriter", "rewrite", "sft", "evaluate-base",
+                  "evaluate"):
+        assert f"Running stage '{stage}'" in out
+    rewriter = json.loads((repo / "metrics/rewriter.json").read_text())
+    assert rewriter["steps"] == 2
+    rows = [json.loads(line) for line in (repo / "data/rewritten/train.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and {r["method"] for r in rows} == {"rl"}
+    evaluation = json.loads((repo / "metrics/eval.json").read_text())
+    assert set(evaluation["downstream"]) == {"base", "tuned", "gain"}

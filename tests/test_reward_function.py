@@ -115,3 +115,22 @@ def test_policy_embeddings_are_unit_vectors(tiny):
     vectors = BaseModelScorer(model, tokenizer).embed(["a b c", "another text", "a b c"])
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(vectors[0], vectors[2], rtol=1e-5)
+
+
+def test_scorer_nll_equals_the_per_token_definition(tiny):
+    """Mean −log π0(target token | QA prefix, earlier target tokens), one text at a time, with
+    prefixes of different lengths in one batch."""
+    model, tokenizer = tiny
+    questions = ["What is 2+2?", "x", "A much longer question about apples and pears, twice?"]
+    texts = ["It is 4.", "y z", "Apples: 3. Pears: 5. Total 8."]
+    scorer = BaseModelScorer(model, tokenizer, batch_size=3)
+    expected = []
+    for question, text in zip(questions, texts):
+        prefix = tokenizer(scorer.qa_prefix.replace("{question}", question),
+                           add_special_tokens=False)["input_ids"]
+        target = tokenizer(text, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([prefix + target])).logits[0].float()
+        logprobs = torch.log_softmax(logits[len(prefix) - 1:-1], dim=-1)
+        expected.append(-logprobs[torch.arange(len(target)), torch.tensor(target)].mean().item())
+    np.testing.assert_allclose(scorer.qa_nll(questions, texts), expected, rtol=1e-4)

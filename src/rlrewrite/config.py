@@ -174,9 +174,32 @@ class EvaluateParams(_Section):
         return self
 
 
+class VLLMParams(_Section):
+    """Settings of the `vllm` engine (used when `engine: vllm`)."""
+
+    enforce_eager: bool  # skip torch.compile/CUDA graphs: CPU start-up 25-40 s instead of 2-3 min
+    gpu_memory_utilization: float  # GPU share for weights + KV cache (colocated with training)
+    cpu_kvcache_gib: int  # CPU: KV cache size (VLLM_CPU_KVCACHE_SPACE)
+    rewriter_lora: Literal["served", "merged"]  # rewrite stage: LoRARequest, or merge first
+    # rollouts: colocate (vLLM inside the training process) or server (`trl vllm-serve`, multi-GPU)
+    rollout_mode: Literal["colocate", "server"]
+    server_base_url: str | None  # server mode, e.g. http://gpu-node:8000
+
+    @model_validator(mode="after")
+    def _sane(self) -> VLLMParams:
+        if not 0 < self.gpu_memory_utilization <= 1:
+            raise ValueError("gpu_memory_utilization must be in (0, 1]")
+        if self.cpu_kvcache_gib < 1:
+            raise ValueError("cpu_kvcache_gib must be at least 1")
+        if self.rollout_mode == "server" and not self.server_base_url:
+            raise ValueError("rollout_mode: server needs server_base_url")
+        return self
+
+
 class Params(_Section):
     seed: int
-    engine: Literal["hf"]  # generation engine for rollouts and rewriting
+    engine: Literal["hf", "vllm"]  # generation engine for rollouts, rewriting and evaluation
+    vllm: VLLMParams
     model: ModelParams
     data: DataParams
     benchmarks: BenchmarkParams

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import BenchmarkParams, EvaluateParams
+from .config import BenchmarkParams, EvaluateParams, VLLMParams
 
 DOWNSTREAM_TASK = "downstream_math"
 TASK_DIR = Path(__file__).parent / "eval_tasks"
 QUIZ_TASK_DIR = Path("data/benchmarks/tasks")
 PRIMARY_METRICS = ("math_equiv", "exact_match", "acc")
+VLLM_MAX_MODEL_LEN = 4096
 
 
 class EvalError(ValueError):
@@ -55,8 +56,30 @@ def _primary(task_result: dict) -> tuple[str, float]:
     raise EvalError(f"no primary metric {PRIMARY_METRICS} in {sorted(task_result)}")
 
 
+def _backend(engine: str, vllm_cfg: VLLMParams | None, model_dir: Path, dtype: str, seed: int,
+             adapter_dir: Path | None) -> tuple[str, dict]:
+    """lm-eval's model name and model_args for the engine: `hf`, or `vllm` (adapter as a LoRA)."""
+    args = {"pretrained": str(model_dir), "dtype": dtype}
+    if engine == "hf":
+        if adapter_dir is not None:
+            args["peft"] = str(adapter_dir)
+        return "hf", args
+    from .vllm_engine import configure_environment, context_length, engine_args, lm_eval_vllm_shim
+
+    configure_environment(vllm_cfg)
+    lm_eval_vllm_shim()
+    args.update(engine_args(vllm_cfg, seed, dtype, context_length(model_dir, VLLM_MAX_MODEL_LEN)))
+    if adapter_dir is not None:
+        import json
+
+        rank = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())["r"]
+        args.update(lora_local_path=str(adapter_dir), max_lora_rank=max(8, rank))
+    return "vllm", args
+
+
 def evaluate_model(model_dir: Path, tasks: list[str], cfg: EvaluateParams, seed: int,
-                   dtype: str, adapter_dir: Path | None = None) -> dict:
+                   dtype: str, adapter_dir: Path | None = None, engine: str = "hf",
+                   vllm_cfg: VLLMParams | None = None) -> dict:
     """{task: {"metric", "score", "items": {doc_id: 0/1}, "samples": [...]}} for one model."""
     import lm_eval
 
@@ -66,11 +89,9 @@ def evaluate_model(model_dir: Path, tasks: list[str], cfg: EvaluateParams, seed:
         raise EvalError(f"{adapter_dir}: no adapter (adapter_config.json)")
     manager = task_manager()
     check_task_names(tasks, manager)
-    model_args = {"pretrained": str(model_dir), "dtype": dtype}
-    if adapter_dir is not None:
-        model_args["peft"] = str(adapter_dir)
+    backend, model_args = _backend(engine, vllm_cfg, model_dir, dtype, seed, adapter_dir)
     output = lm_eval.simple_evaluate(
-        model="hf", model_args=model_args, tasks=tasks, task_manager=manager,
+        model=backend, model_args=model_args, tasks=tasks, task_manager=manager,
         batch_size=cfg.batch_size, apply_chat_template=True, log_samples=True,
         limit=cfg.limit, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
         fewshot_random_seed=seed, device="cuda" if _cuda() else "cpu")

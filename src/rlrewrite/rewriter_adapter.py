@@ -27,10 +27,8 @@ def save_rewriter(peft_model, tokenizer, adapter_dir: Path, model_dir: Path) -> 
     (Path(adapter_dir) / FINGERPRINT_FILE).write_text(json.dumps(base_fingerprint(model_dir)) + "\n")
 
 
-def load_rewriter(base_model, adapter_dir: Path, model_dir: Path):
-    """π0 + the rewriter adapter (a PeftModel: `disable_adapter()` gives π0 back)."""
-    from peft import PeftModel
-
+def check_adapter(adapter_dir: Path, model_dir: Path) -> None:
+    """Stops with an AdapterError unless `adapter_dir` holds an adapter trained on `model_dir`."""
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / "adapter_config.json").is_file():
         raise AdapterError(f"{adapter_dir}: no LoRA adapter (adapter_config.json); run "
@@ -39,6 +37,13 @@ def load_rewriter(base_model, adapter_dir: Path, model_dir: Path):
     if stamp.is_file() and json.loads(stamp.read_text()) != base_fingerprint(model_dir):
         raise AdapterError(f"{adapter_dir} was trained on a different base model than {model_dir} "
                            "(config or weights differ); retrain the rewriter")
+
+
+def load_rewriter(base_model, adapter_dir: Path, model_dir: Path):
+    """π0 + the rewriter adapter (a PeftModel: `disable_adapter()` gives π0 back)."""
+    from peft import PeftModel
+
+    check_adapter(adapter_dir, model_dir)
     try:
         return PeftModel.from_pretrained(base_model, adapter_dir)
     except (RuntimeError, ValueError, KeyError) as exc:

