@@ -29,24 +29,27 @@ def real_tokenizer():
     return tokenizer
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory, real_tokenizer) -> Path:
-    """A few-MB random Llama with the real tokenizer and chat template: for tests that need a
-    model's mechanics, not its knowledge."""
+def _tiny_llama(out: Path, tokenizer, hidden: int, heads: int, kv_heads: int) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(real_tokenizer), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden,
+                         intermediate_size=2 * hidden, num_hidden_layers=2,
+                         num_attention_heads=heads, num_key_value_heads=kv_heads,
                          max_position_embeddings=2048, tie_word_embeddings=True,
-                         bos_token_id=real_tokenizer.bos_token_id,
-                         eos_token_id=real_tokenizer.eos_token_id,
-                         pad_token_id=real_tokenizer.pad_token_id)
-    out = tmp_path_factory.mktemp("tiny-model")
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)
     LlamaForCausalLM(config).save_pretrained(out)
-    real_tokenizer.save_pretrained(out)
+    tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, real_tokenizer) -> Path:
+    """A few-MB random Llama with the real tokenizer and chat template: for tests that need a
+    model's mechanics, not its knowledge."""
+    return _tiny_llama(tmp_path_factory.mktemp("tiny-model"), real_tokenizer, 64, 4, 2)
 
 
 def copy_repo(dest: Path) -> Path:
@@ -66,17 +69,4 @@ def copy_repo(dest: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_vllm_model_dir(tmp_path_factory, real_tokenizer) -> Path:
     """Like `tiny_model_dir`, with a head size vLLM's CPU attention kernels support (64)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(real_tokenizer), hidden_size=128, intermediate_size=256,
-                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
-                         max_position_embeddings=2048, tie_word_embeddings=True,
-                         bos_token_id=real_tokenizer.bos_token_id,
-                         eos_token_id=real_tokenizer.eos_token_id,
-                         pad_token_id=real_tokenizer.pad_token_id)
-    out = tmp_path_factory.mktemp("tiny-vllm-model")
-    LlamaForCausalLM(config).save_pretrained(out)
-    real_tokenizer.save_pretrained(out)
-    return out
+    return _tiny_llama(tmp_path_factory.mktemp("tiny-vllm-model"), real_tokenizer, 128, 2, 1)

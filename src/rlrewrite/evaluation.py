@@ -64,16 +64,14 @@ def _backend(engine: str, vllm_cfg: VLLMParams | None, model_dir: Path, dtype: s
         if adapter_dir is not None:
             args["peft"] = str(adapter_dir)
         return "hf", args
-    from .vllm_engine import configure_environment, context_length, engine_args, lm_eval_vllm_shim
+    from .vllm_engine import (configure_environment, context_length, engine_args,
+                              lm_eval_vllm_shim, max_lora_rank)
 
     configure_environment(vllm_cfg)
     lm_eval_vllm_shim()
     args.update(engine_args(vllm_cfg, seed, dtype, context_length(model_dir, VLLM_MAX_MODEL_LEN)))
     if adapter_dir is not None:
-        import json
-
-        rank = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())["r"]
-        args.update(lora_local_path=str(adapter_dir), max_lora_rank=max(8, rank))
+        args.update(lora_local_path=str(adapter_dir), max_lora_rank=max_lora_rank(adapter_dir))
     return "vllm", args
 
 

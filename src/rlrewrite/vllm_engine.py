@@ -54,6 +54,13 @@ def context_length(model_dir: Path, cap: int) -> int:
     return min(cap, getattr(config, "max_position_embeddings", None) or cap)
 
 
+def max_lora_rank(adapter_dir: Path) -> int:
+    """The adapter's LoRA rank, at least 8 (vLLM's smallest supported max_lora_rank)."""
+    import json
+
+    return max(8, json.loads((Path(adapter_dir) / "adapter_config.json").read_text())["r"])
+
+
 def engine_args(cfg: VLLMParams, seed: int, dtype: str, max_model_len: int) -> dict:
     return {"dtype": dtype, "seed": seed, "max_model_len": max_model_len,
             "enforce_eager": cfg.enforce_eager,
@@ -93,10 +100,7 @@ class VLLMGenerator:
         self.lora_request = None
         args = engine_args(cfg, seed, dtype, context_length(model_dir, max_model_len))
         if lora_dir is not None:
-            import json
-
-            rank = json.loads((Path(lora_dir) / "adapter_config.json").read_text())["r"]
-            args.update(enable_lora=True, max_lora_rank=max(8, rank), max_loras=1)
+            args.update(enable_lora=True, max_lora_rank=max_lora_rank(lora_dir), max_loras=1)
         started = time.perf_counter()
         self.llm = LLM(model=str(model_dir), tokenizer=str(model_dir), **args)
         self.startup_seconds = time.perf_counter() - started
