@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import resource
 import sys
 import tempfile
@@ -73,13 +74,34 @@ def run_vllm(name, conversations, tokenizer, dtype, max_new, temperature, seed, 
 
 
 def agreement(a: list[str], b: list[str]) -> float:
-    return sum(x == y for x, y in zip(a, b)) / len(a)
+    """Share of identical outputs over the shorter list (the prompts both saw)."""
+    pairs = list(zip(a, b))
+    return sum(x == y for x, y in pairs) / len(pairs)
+
+
+def shared_prefix(a: list[str], b: list[str]) -> float:
+    """Mean share of the longer text that both outputs share from the start: where greedy
+    decoding of the two engines parts ways."""
+    shares = [len(os.path.commonprefix([x, y])) / max(len(x), len(y), 1) for x, y in zip(a, b)]
+    return sum(shares) / len(shares)
+
+
+def compare(name: str, hf_row, row, hf, outputs) -> None:
+    if hf_row is None:
+        return
+    print(f"(a) vllm {name} / hf: wall {hf_row['wall_s'] / row['wall_s']:.2f}x, "
+          f"tokens/s {row['tok_s'] / hf_row['tok_s']:.2f}x, "
+          f"greedy agreement with hf {agreement(outputs, hf):.3f} "
+          f"(shared prefix {shared_prefix(outputs, hf):.3f} of the text)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--questions", type=int, default=400, help="(a): sft questions")
     parser.add_argument("--part", choices=["rewrite", "rollout", "all"], default="all")
+    parser.add_argument("--served", type=int, default=32,
+                        help="(a): prompts for the served-LoRA run (0: skip it; it is slow on CPU)")
+    parser.add_argument("--skip-hf", action="store_true", help="(a): vLLM only")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
 
@@ -94,23 +116,27 @@ def main() -> None:
         prompts = [rewrite_prompt(template, r["question"], r["solution"]) for r in records]
         cfg = params.rewrite
         print(f"(a) rewrite: {len(prompts)} prompts, greedy, {cfg.max_new_tokens} new tokens")
-        hf, hf_row = run_hf(prompts, tokenizer, dtype, cfg.batch_size, cfg.max_new_tokens, 0.0,
-                            params.seed, adapter=True)
-        served, served_row = run_vllm("vllm+lora-served", prompts, tokenizer, dtype,
-                                      cfg.max_new_tokens, 0.0, params.seed, params.vllm,
-                                      lora_dir=ADAPTER)
+        hf = hf_row = None
+        if not args.skip_hf:
+            hf, hf_row = run_hf(prompts, tokenizer, dtype, cfg.batch_size, cfg.max_new_tokens, 0.0,
+                                params.seed, adapter=True)
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
             merged_dir = merge_adapter(BASE, ADAPTER, Path(tmp) / "merged", dtype)
             merge_seconds = time.perf_counter() - started
+            print(f"merge_and_unload + save: {merge_seconds:.1f} s")
             merged, merged_row = run_vllm("vllm+merged", prompts, tokenizer, dtype,
                                           cfg.max_new_tokens, 0.0, params.seed, params.vllm,
                                           model_dir=merged_dir, extra_startup=merge_seconds)
-        print(f"merge_and_unload + save: {merge_seconds:.1f} s")
-        for name, row, outs in (("served", served_row, served), ("merged", merged_row, merged)):
-            print(f"(a) vllm {name} / hf: wall {hf_row['wall_s'] / row['wall_s']:.2f}x, "
-                  f"tokens/s {row['tok_s'] / hf_row['tok_s']:.2f}x, "
-                  f"greedy agreement with hf {agreement(outs, hf):.3f}")
+        compare(f"merged ({len(prompts)} prompts)", hf_row, merged_row, hf, merged)
+        if args.served:
+            subset = prompts[:args.served]
+            served, served_row = run_vllm("vllm+lora-served", subset, tokenizer, dtype,
+                                          cfg.max_new_tokens, 0.0, params.seed, params.vllm,
+                                          lora_dir=ADAPTER)
+            print(f"(a) served LoRA on the first {len(subset)} prompts: greedy agreement with "
+                  f"merged {agreement(served, merged):.3f}"
+                  + ("" if hf is None else f", with hf {agreement(served, hf):.3f}"))
 
     if args.part in ("rollout", "all"):
         cfg = params.rewriter

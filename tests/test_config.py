@@ -71,3 +71,9 @@ def test_missing_file_and_bad_yaml(tmp_path):
     bad.write_text("seed: [1\n")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params(bad)
+
+
+def test_negative_reserved_cores_is_rejected(tmp_path):
+    path = _write(tmp_path, lambda raw: raw["vllm"].update(cpu_reserved_cores=-1))
+    with pytest.raises(ParamsError, match=r"vllm"):
+        load_params(path)

@@ -180,6 +180,8 @@ class VLLMParams(_Section):
     enforce_eager: bool  # skip torch.compile/CUDA graphs: CPU start-up 25-40 s instead of 2-3 min
     gpu_memory_utilization: float  # GPU share for weights + KV cache (colocated with training)
     cpu_kvcache_gib: int  # CPU: KV cache size (VLLM_CPU_KVCACHE_SPACE)
+    # CPU: cores kept off the engine's worker for its scheduler (VLLM_CPU_NUM_OF_RESERVED_CPU)
+    cpu_reserved_cores: int
     rewriter_lora: Literal["served", "merged"]  # rewrite stage: LoRARequest, or merge first
     # rollouts: colocate (vLLM inside the training process) or server (`trl vllm-serve`, multi-GPU)
     rollout_mode: Literal["colocate", "server"]
@@ -191,6 +193,8 @@ class VLLMParams(_Section):
             raise ValueError("gpu_memory_utilization must be in (0, 1]")
         if self.cpu_kvcache_gib < 1:
             raise ValueError("cpu_kvcache_gib must be at least 1")
+        if self.cpu_reserved_cores < 0:
+            raise ValueError("cpu_reserved_cores must be at least 0")
         if self.rollout_mode == "server" and not self.server_base_url:
             raise ValueError("rollout_mode: server needs server_base_url")
         return self

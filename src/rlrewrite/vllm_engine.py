@@ -43,6 +43,7 @@ def configure_environment(cfg: VLLMParams) -> None:
     environment variable wins over params."""
     if on_cpu():
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cfg.cpu_kvcache_gib))
+        os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", str(cfg.cpu_reserved_cores))
         os.environ.setdefault("VLLM_HOST_IP", "127.0.0.1")
 
 
