@@ -6,6 +6,7 @@ metrics/sft.json. An interrupted run resumes from checkpoints/sft/ when rerun wi
 
 from __future__ import annotations
 
+import resource
 import shutil
 import sys
 import time
@@ -56,6 +57,7 @@ def main() -> None:
             "steps": trainer.state.global_step,
             "examples": len(dataset),
             "wall_seconds": round(wall, 1),
+            "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         }
         write_json(METRICS, metrics)
         mlflow.log_metrics({f"summary/{k}": v for k, v in metrics.items()})

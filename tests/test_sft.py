@@ -60,3 +60,23 @@ def test_training_runs_and_saves(tmp_path, tiny_model_dir, mode):
         original = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
         assert not torch.equal(reloaded.model.norm.weight, original.model.norm.weight) or \
             not torch.equal(reloaded.lm_head.weight, original.lm_head.weight)
+
+
+def test_cpu_training_scores_in_small_tiles_with_the_same_loss(tmp_path, tiny_model_dir):
+    import trl.trainer.utils as trl_utils
+
+    from rlrewrite.cpu_memory import CPU_LOGPROB_TILE, ReturnFreedHeap, use_small_logprob_tiles
+
+    trainer = build_sft_trainer(cfg(), 0, tiny_model_dir, sft_dataset(RECORDS, "t"), tmp_path, [])
+    assert trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE == CPU_LOGPROB_TILE
+    assert any(isinstance(c, ReturnFreedHeap) and c.trim is not None
+               for c in trainer.callback_handler.callbacks)  # glibc on Linux
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
+    losses = []
+    for tile in (32768, 7):  # one tile for the whole batch, or many (7 does not divide it)
+        use_small_logprob_tiles(tile)
+        with torch.no_grad():
+            losses.append(trainer.model(**batch, fused_lm_head=True).loss)
+    use_small_logprob_tiles()
+    assert batch["input_ids"].numel() > 7
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)

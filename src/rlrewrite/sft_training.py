@@ -12,6 +12,7 @@ import torch
 from datasets import Dataset
 
 from .config import SFTParams
+from .cpu_memory import ReturnFreedHeap, use_small_logprob_tiles
 from .prompts import user_turn
 from .rewriter_training import use_bf16
 
@@ -36,6 +37,11 @@ def build_sft_trainer(cfg: SFTParams, seed: int, model_dir: Path, dataset: Datas
     from trl import SFTConfig, SFTTrainer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    on_cpu = not torch.cuda.is_available()
+    callbacks = list(callbacks)
+    if on_cpu:
+        use_small_logprob_tiles()
+        callbacks.append(ReturnFreedHeap())
     # fp32 master weights; bf16 (where fast) as mixed precision, so full fine-tuning stays exact
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     args = SFTConfig(
@@ -51,7 +57,7 @@ def build_sft_trainer(cfg: SFTParams, seed: int, model_dir: Path, dataset: Datas
         lr_scheduler_type="cosine",
         completion_only_loss=True,
         bf16=use_bf16(cfg.precision),
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=on_cpu,
         logging_steps=1,
         save_strategy="steps",
         save_steps=cfg.save_steps,
@@ -64,4 +70,4 @@ def build_sft_trainer(cfg: SFTParams, seed: int, model_dir: Path, dataset: Datas
                                  lora_dropout=cfg.lora.dropout,
                                  target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
     return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                      peft_config=peft_config, callbacks=list(callbacks))
+                      peft_config=peft_config, callbacks=callbacks)
