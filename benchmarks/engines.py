@@ -32,7 +32,8 @@ from rlrewrite.generation import HFGenerator  # noqa: E402
 from rlrewrite.jsonl import read_jsonl  # noqa: E402
 from rlrewrite.prompts import load_template  # noqa: E402
 from rlrewrite.rewriter_adapter import load_rewriter  # noqa: E402
-from rlrewrite.rewriter_training import rewrite_prompt, weights_dtype  # noqa: E402
+from rlrewrite.precision import weights_dtype  # noqa: E402
+from rlrewrite.prompts import rewrite_prompt  # noqa: E402
 from rlrewrite.vllm_engine import VLLMGenerator, merge_adapter  # noqa: E402
 
 BASE, ADAPTER = Path("models/base"), Path("models/rewriter")

@@ -12,7 +12,7 @@ import mlflow
 from rlrewrite.config import ParamsError, load_params
 from rlrewrite.evaluation import DOWNSTREAM_TASK, EvalError, evaluate_model, general_tasks
 from rlrewrite.jsonl import write_json
-from rlrewrite.rewriter_training import use_bf16
+from rlrewrite.precision import use_bf16
 from rlrewrite.tracking import stage_run
 from rlrewrite.vllm_engine import EngineError
 

@@ -20,12 +20,12 @@ from rlrewrite.config import ParamsError, load_params
 from rlrewrite.dataset_metrics import distinct_n, embedding_spread, self_bleu
 from rlrewrite.generation import HFGenerator
 from rlrewrite.jsonl import DataError, read_jsonl, write_json, write_jsonl
+from rlrewrite.gate import build_gate, build_scorer, is_answer_only, word_count
+from rlrewrite.precision import weights_dtype
 from rlrewrite.prompts import load_template
-from rlrewrite.reward_function import gate_rewrites
 from rlrewrite.rewrite_methods import rewrite_records
 from rlrewrite.rewriter_adapter import AdapterError, load_rewriter
-from rlrewrite.rewriter_training import weights_dtype
-from rlrewrite.scoring import BaseModelScorer, MiniLMEmbedder
+from rlrewrite.scoring import MiniLMEmbedder
 from rlrewrite.tracking import stage_run
 from rlrewrite.vllm_engine import EngineError
 
@@ -59,6 +59,22 @@ def vllm_generator(params, tokenizer, dtype):
     return generator
 
 
+def reasoning_metrics(out: list[dict], accepted: list[dict]) -> dict:
+    """Did the rewrites keep the reasoning? Answer-only share of the accepted rewrites, and
+    lengths (words) relative to the expert solutions they replace."""
+    def ratio(rows, field):
+        return sum(word_count(r[field]) for r in rows) / max(1, sum(word_count(r["solution"])
+                                                                   for r in rows))
+
+    answer_only = [is_answer_only(r["target"], r["solution"], r["question"], r["answer"])
+                   for r in accepted]
+    return {
+        "accepted_answer_only_share": round(float(np.mean(answer_only)), 4) if accepted else None,
+        "accepted_length_ratio": round(ratio(accepted, "target"), 4) if accepted else None,
+        "target_length_ratio": round(ratio(out, "target"), 4),
+    }
+
+
 def main() -> None:
     params = load_params("params.yaml")
     cfg, gate_cfg = params.rewrite, params.rewriter
@@ -73,11 +89,9 @@ def main() -> None:
         model = AutoModelForCausalLM.from_pretrained(MODEL_DIR, dtype=dtype)
         if cfg.method == "rl" and params.engine == "hf":
             model = load_rewriter(model, ADAPTER_DIR, MODEL_DIR)  # π0 + LoRA; adapter off = π0
-        judge_template = (load_template(gate_cfg.judge_prompt_file, ("question", "answer", "candidate"))
-                          if gate_cfg.judge else None)
         # π0 scores on the transformers model whatever the engine
-        scorer = BaseModelScorer(model, tokenizer, gate_cfg.qa_prefix, judge_template,
-                                 gate_cfg.scoring_batch_size)
+        scorer = build_scorer(gate_cfg, model, tokenizer)
+        gate = build_gate(gate_cfg, scorer)  # the reward's gate, unchanged
 
         generator = None
         if cfg.method != "original" and params.engine == "hf":
@@ -89,10 +103,9 @@ def main() -> None:
             generator = vllm_generator(params, tokenizer, dtype)
 
         def verify(batch: list[dict], outputs: list[str]) -> list[bool]:
-            passed = gate_rewrites(outputs, [r["question"] for r in batch],
-                                   [r["answer"] for r in batch], generator.last_truncated,
-                                   scorer if gate_cfg.judge else None)
-            return [bool(p) for p in passed]
+            checks = gate(outputs, [r["question"] for r in batch], [r["answer"] for r in batch],
+                          [r["solution"] for r in batch], generator.last_truncated)
+            return [bool(p) for p in checks.passed]
 
         template = load_template(gate_cfg.prompt_file, ("question", "solution"))
         started = time.perf_counter()
@@ -108,6 +121,7 @@ def main() -> None:
         embeddings = MiniLMEmbedder().embed(targets)
         lengths = [len(ids) for ids in tokenizer(targets, add_special_tokens=False)["input_ids"]]
         attempted = [r for r in out if r["attempts"] > 0]
+        accepted = [r for r in out if r["rewritten"]]
         metrics = {
             "examples": len(out),
             "acceptance_rate": round(float(np.mean([r["rewritten"] for r in out])), 4),
@@ -121,9 +135,10 @@ def main() -> None:
             "self_bleu": round(self_bleu(targets, SELF_BLEU_TEXTS, params.seed), 3),
             "embedding_spread": round(embedding_spread(embeddings), 4),
             "target_tokens_mean": round(float(np.mean(lengths)), 2),
+            **reasoning_metrics(out, accepted),
         }
         write_json(METRICS, metrics)
-        mlflow.log_metrics(metrics)
+        mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None})
         if generator is not None:
             mlflow.log_metrics({"time/generation_seconds": generator.stats.seconds,
                                 "time/generation_tokens_per_second": generator.stats.tokens_per_second,

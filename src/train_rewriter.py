@@ -35,11 +35,17 @@ METRICS = Path("metrics/rewriter.json")
 COLUMNS = {
     "reward": "reward",
     "rewrite/gate_pass_rate": "gate_pass_rate",
-    "rewrite/r_dist_feasible_mean": "r_dist",
+    "rewrite/answer_pass_rate": "answer_pass_rate",
+    "rewrite/reasoning_pass_rate": "reasoning_pass_rate",
+    "rewrite/judge_pass_rate": "judge_pass_rate",
+    "rewrite/answer_only_share": "answer_only_share",
+    "rewrite/length_ratio": "length_ratio",
+    "rewrite/truncated_share": "truncated_share",
     "rewrite/r_div_feasible_mean": "r_div",
     "rewrite/feasible_set_size": "feasible_set_size",
     "rewrite/dead_group_share": "dead_group_share",
     "rewrite/qa_nll_feasible_mean": "qa_nll",
+    "rewrite/qa_nll_group_spread": "qa_nll_group_spread",
     "kl": "kl",
     "completions/mean_length": "completion_length",
 }
@@ -63,7 +69,9 @@ def step_rows(log_history: list[dict]) -> list[dict]:
         if "reward" not in entry:
             continue
         row = {"step": entry["step"]}
-        row.update({name: round(float(entry.get(key, float("nan"))), 6) for key, name in COLUMNS.items()})
+        # TRL logs None for a metric that was NaN (undefined) in every batch of the step
+        row.update({name: round(float(entry[key]) if entry.get(key) is not None else float("nan"), 6)
+                    for key, name in COLUMNS.items()})
         rows.append(row)
     return rows
 
@@ -71,12 +79,13 @@ def step_rows(log_history: list[dict]) -> list[dict]:
 def summarise(rows: list[dict], skipped: int) -> dict:
     fifth = max(1, len(rows) // 5)
     summary = {"steps": len(rows), "skipped_questions": skipped}
-    for name in ("reward", "gate_pass_rate", "r_dist", "r_div", "feasible_set_size",
-                 "dead_group_share", "kl", "completion_length"):
+    for name in [c for c in COLUMNS.values() if c not in ("judge_pass_rate",)]:
         values = np.array([row[name] for row in rows], dtype=float)
-        summary[f"{name}_first_fifth"] = round(float(np.nanmean(values[:fifth])), 4)
-        summary[f"{name}_last_fifth"] = round(float(np.nanmean(values[-fifth:])), 4)
-        summary[f"{name}_mean"] = round(float(np.nanmean(values)), 4)
+        for label, part in (("first_fifth", values[:fifth]), ("last_fifth", values[-fifth:]),
+                            ("mean", values)):
+            finite = part[~np.isnan(part)]
+            # None (JSON null) where undefined in every step: DVC and MLflow reject NaN
+            summary[f"{name}_{label}"] = round(float(finite.mean()), 4) if finite.size else None
     return summary
 
 
@@ -112,7 +121,7 @@ def main() -> None:
             writer.writerows(rows)
         summary = summarise(rows, skipped)
         write_json(METRICS, summary)
-        mlflow.log_metrics({f"summary/{k}": v for k, v in summary.items()})
+        mlflow.log_metrics({f"summary/{k}": v for k, v in summary.items() if v is not None})
         mlflow.log_metrics({"time/wall_seconds": wall,
                             "time/step_seconds_mean": float(np.mean(timer.step_seconds or [0])),
                             "time/reward_scoring_seconds": reward.scoring_seconds,

@@ -5,6 +5,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from rlrewrite.gate import Gate, ReasoningRule
 from rlrewrite.reward_function import RewriteReward
 from rlrewrite.scoring import BaseModelScorer
 
@@ -36,11 +37,15 @@ def tiny(tiny_model_dir):
     return model, tokenizer
 
 
-def _reward(tiny, k=3, judge=False, max_len=64, lambda_div=0.5):
+EOS = 0  # the end-of-turn id these tests give the reward
+
+
+def _reward(tiny, k=3, judge=False, lambda_div=0.5, rule=ReasoningRule(enabled=False)):
     model, tokenizer = tiny
     scorer = RecordingScorer(model, tokenizer, judge_template=(
         "Q {question} A {answer} C {candidate} YES or NO?" if judge else None), batch_size=2)
-    return RewriteReward(scorer, scorer, k, 0.35, lambda_div, judge, max_len), scorer
+    gate = Gate(rule, scorer if judge else None)
+    return RewriteReward(gate, scorer, scorer, k, 0.35, lambda_div, {EOS}), scorer
 
 
 def _messages(text):
@@ -52,7 +57,7 @@ def test_gate_zeroes_infeasible_and_skips_their_scoring(tiny):
     completions = ["So \\boxed{12}.", "I think \\boxed{13}.", "", "We get 7.", "7", "\\boxed{8}"]
     rewards = reward(prompts=[_messages("p")] * 6, completions=[_messages(c) for c in completions],
                      question=["q1"] * 3 + ["q2"] * 3, answer=["12"] * 3 + ["7"] * 3,
-                     id=["a"] * 3 + ["b"] * 3)
+                     solution=["s"] * 6, id=["a"] * 3 + ["b"] * 3)
     assert rewards[1] == rewards[2] == rewards[5] == 0.0
     # group a: one feasible rewrite -> r_dist 0.5, no diversity -> 1 + 0.35 * 0.5
     assert rewards[0] == pytest.approx(1 + 0.35 * 0.5)
@@ -62,27 +67,56 @@ def test_gate_zeroes_infeasible_and_skips_their_scoring(tiny):
     assert sorted(scorer.embedded) == sorted(["So \\boxed{12}.", "We get 7.", "7"])
 
 
-def test_truncated_completion_scores_zero(tiny):
-    reward, _ = _reward(tiny, k=2, max_len=4)
-    rewards = reward(prompts=["p", "p"], completions=["\\boxed{5}", "\\boxed{5}"],
-                     completion_ids=[[1, 2, 3, 4], [1, 2]], question=["q", "q"],
-                     answer=["5", "5"], id=["x", "x"])
-    assert rewards[0] == 0.0 and rewards[1] > 1
+def test_truncation_is_decided_by_the_end_token_and_gets_no_reward_signal(tiny):
+    """A rollout without an end-of-turn token returns None (TRL leaves it out of the group's
+    statistics); one that ends with it at exactly the length cap is complete. The old code
+    scored both 0 by comparing the length with the cap."""
+    reward, _ = _reward(tiny, k=3)
+    rewards = reward(prompts=["p"] * 3, completions=["\\boxed{5}", "\\boxed{5}", "\\boxed{5} and"],
+                     completion_ids=[[1, 2, 3, EOS], [1, EOS], [1, 2, 3, 4]],
+                     question=["q"] * 3, answer=["5"] * 3, solution=["s"] * 3, id=["x"] * 3)
+    assert rewards[2] is None
+    assert rewards[0] > 1 and rewards[1] > 1  # two feasible: the truncated one is not in the group
+
+
+def test_a_step_without_feasible_rewrites_logs_nan_not_zero(tiny):
+    reward, _ = _reward(tiny, k=2)
+    logged = {}
+    reward(prompts=["p", "p"], completions=["\\boxed{1}", "\\boxed{2}"], question=["q", "q"],
+           answer=["5", "5"], solution=["s", "s"], id=["x", "x"],
+           log_metric=lambda name, value: logged.__setitem__(name, value))
+    assert logged["rewrite/gate_pass_rate"] == 0.0
+    for name in ("rewrite/qa_nll_feasible_mean", "rewrite/r_div_feasible_mean",
+                 "rewrite/qa_nll_group_spread", "rewrite/judge_pass_rate"):
+        assert np.isnan(logged[name]), name
+
+
+def test_answer_only_rewrites_fail_the_reasoning_rule_inside_the_reward(tiny):
+    reward, _ = _reward(tiny, k=2, rule=ReasoningRule())
+    solution = "She buys 3 * 4 = 12 apples.\nThen 12 + 5 = 17 apples.\n#### 17"
+    full = "First, 3 bags of 4 apples make 12 apples. Adding the 5 extra apples gives 17 apples. \\boxed{17}"
+    logged = {}
+    rewards = reward(prompts=["p", "p"], completions=[full, "The answer is \\boxed{17}."],
+                     question=["3 bags of 4 apples and 5 more?"] * 2, answer=["17", "17"],
+                     solution=[solution] * 2, id=["x", "x"],
+                     log_metric=lambda name, value: logged.__setitem__(name, value))
+    assert rewards[0] > 1 and rewards[1] == 0.0
+    assert logged["rewrite/answer_pass_rate"] == 1.0 and logged["rewrite/gate_pass_rate"] == 0.5
+    assert logged["rewrite/answer_only_share"] == 0.5
 
 
 def test_judge_can_only_remove_rewrites_from_the_feasible_set(tiny):
     reward, scorer = _reward(tiny, k=2, judge=True)
-    out = reward.score(["\\boxed{5}", "\\boxed{6}"], ["q", "q"], ["5", "5"], ["x", "x"])
+    out = reward.score(["\\boxed{5}", "\\boxed{6}"], ["q", "q"], ["5", "5"], ["s", "s"], ["x", "x"])
     assert scorer.judged == ["\\boxed{5}"]  # only gate-passing rewrites are judged
-    assert out["gate"][1] == 0
-    assert out["gate"][0] in (0.0, 1.0)
+    assert out["gate"][1] == 0 and np.isnan(out["checks"].judge[1])
 
 
 def test_group_split_across_processes_is_refused(tiny):
     reward, _ = _reward(tiny, k=3)
     with pytest.raises(RuntimeError, match="split across processes"):
         reward(prompts=["p"] * 4, completions=["1"] * 4, question=["q"] * 4, answer=["1"] * 4,
-               id=["a"] * 3 + ["b"])
+               solution=["s"] * 4, id=["a"] * 3 + ["b"])
 
 
 def test_scorer_nll_uses_only_the_qa_prefix_and_adapter_is_disabled(tiny):

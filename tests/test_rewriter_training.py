@@ -4,7 +4,8 @@ from pathlib import Path
 
 from rlrewrite.config import load_params
 from rlrewrite.checkpoints import prepare_checkpoint_dir
-from rlrewrite.rewriter_training import build_rl_dataset, build_trainer, rewrite_prompt
+from rlrewrite.prompts import rewrite_prompt
+from rlrewrite.rewriter_training import build_rl_dataset, build_trainer
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDS = [{"id": f"r{i}", "question": f"What is {i} + {i}?", "solution": f"{i} + {i} = {2 * i}\n#### {2 * i}",
@@ -28,7 +29,7 @@ def test_rl_dataset_renders_prompts_and_skips_unparseable_gold():
     assert skipped == 1 and len(dataset) == 2
     assert dataset[0]["prompt"] == rewrite_prompt(template, RECORDS[0]["question"], RECORDS[0]["solution"])
     assert "\\boxed{}" in dataset[0]["prompt"][0]["content"]
-    assert dataset.column_names == ["prompt", "question", "answer", "id"]
+    assert dataset.column_names == ["prompt", "question", "answer", "solution", "id"]
 
 
 def test_grpo_steps_hand_whole_groups_to_the_reward(tmp_path, tiny_model_dir):
@@ -39,9 +40,9 @@ def test_grpo_steps_hand_whole_groups_to_the_reward(tmp_path, tiny_model_dir):
     seen_ids = []
     original = reward.score
 
-    def spy(texts, questions, answers, ids, completion_ids=None):
+    def spy(texts, questions, answers, solutions, ids, truncated=None):
         seen_ids.append(list(ids))
-        return original(texts, questions, answers, ids, completion_ids)
+        return original(texts, questions, answers, solutions, ids, truncated)
 
     reward.score = spy
     trainer.train()
@@ -51,7 +52,9 @@ def test_grpo_steps_hand_whole_groups_to_the_reward(tmp_path, tiny_model_dir):
         assert len(ids) == 4 and ids[0] == ids[1] and ids[2] == ids[3]
     logged = [entry for entry in trainer.state.log_history if "reward" in entry]
     assert len(logged) == 2
-    for key in ("rewrite/gate_pass_rate", "rewrite/r_dist_feasible_mean", "rewrite/r_div_feasible_mean",
+    for key in ("rewrite/gate_pass_rate", "rewrite/answer_pass_rate", "rewrite/reasoning_pass_rate",
+                "rewrite/answer_only_share", "rewrite/length_ratio", "rewrite/truncated_share",
+                "rewrite/r_div_feasible_mean", "rewrite/qa_nll_group_spread",
                 "rewrite/feasible_set_size", "rewrite/dead_group_share", "kl", "completions/mean_length"):
         assert key in logged[0], key
     assert samples and set(samples[0]) >= {"prompt", "rewrite", "gate", "r_dist", "r_div", "reward"}
@@ -77,3 +80,15 @@ def test_resume_from_checkpoint_continues_the_step_count(tmp_path, tiny_model_di
 
     assert prepare_checkpoint_dir(ckpt, "key-2") is False  # other inputs: never mix
     assert not any(ckpt.glob("checkpoint-*"))
+
+
+def test_first_step_trains_at_the_full_learning_rate(tmp_path, tiny_model_dir):
+    """No warm-up unless `rewriter.warmup_steps` asks: the old config spent step 1 at lr 0."""
+    trainer, _, _ = build_trainer(tiny_params(max_steps=1), tiny_model_dir, RECORDS,
+                                  tmp_path / "ckpt", report_to=[])
+    trainer.train()
+    lr = [e["learning_rate"] for e in trainer.state.log_history if "learning_rate" in e]
+    assert lr and lr[0] == tiny_params().rewriter.learning_rate
+    warm, _, _ = build_trainer(tiny_params(warmup_steps=2), tiny_model_dir, RECORDS,
+                               tmp_path / "ckpt2", report_to=[])
+    assert warm.args.warmup_steps == 2

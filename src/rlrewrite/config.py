@@ -75,13 +75,30 @@ class LoraParams(_Section):
     target_modules: str | list[str]  # `all-linear` or module names
 
 
+class ReasoningParams(_Section):
+    """`rewriter.reasoning`: the gate's reasoning-preservation rule (our extension, gate.py)."""
+
+    enabled: bool
+    min_step_share: float  # share of the expert's intermediate results a rewrite must state
+    min_length_ratio: float  # rewrite words / expert-solution words, at least
+
+    @model_validator(mode="after")
+    def _sane(self) -> ReasoningParams:
+        for name in ("min_step_share", "min_length_ratio"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1]")
+        return self
+
+
 class RewriterParams(_Section):
     """Stage `rollout-and-train-rewriter`: GRPO + LoRA on π0 (SPEC.md, Stage 1)."""
 
     prompt_file: str  # rewrite prompt template with {question} and {solution}
     qa_prefix: str  # plain QA form for r_dist, with {question}
-    judge: bool  # gate also requires π0's P(YES) >= P(NO)
+    judge: bool  # gate also requires π0's P(YES family) >= P(NO family)
     judge_prompt_file: str  # judge template with {question}, {answer}, {candidate}
+    judge_chat: bool  # judge prompt as a chat user turn (true) or plain text (the authors')
+    reasoning: ReasoningParams
     embedder: Literal["policy", "minilm"]  # for r_div
     lambda_dist: float
     lambda_div: float
@@ -92,6 +109,7 @@ class RewriterParams(_Section):
     num_iterations: int  # GRPO μ: optimizer passes per batch of rollouts
     temperature: float
     learning_rate: float
+    warmup_steps: int  # linear warm-up, then constant (0: constant from the first step)
     beta: float  # KL coefficient; the reference is π0 (adapter disabled)
     loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"]
     max_completion_length: int
@@ -108,6 +126,8 @@ class RewriterParams(_Section):
                      "save_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.warmup_steps < 0:
+            raise ValueError("warmup_steps must be at least 0")
         if self.num_generations < 2:
             raise ValueError("num_generations must be at least 2: advantages are group-relative")
         return self

@@ -28,3 +28,8 @@ def fill(template: str, **values: str) -> str:
 
 def user_turn(content: str) -> list[dict]:
     return [{"role": "user", "content": content}]
+
+
+def rewrite_prompt(template: str, question: str, solution: str) -> list[dict]:
+    """The rewrite request: the one prompt the rewriter trains on and the rewrite stage sends."""
+    return user_turn(fill(template, question=question, solution=solution))

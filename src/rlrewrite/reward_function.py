@@ -2,8 +2,12 @@
 
 TRL calls a reward function once per process with that process's completions, a prompt's K
 completions consecutive, plus the dataset's other columns repeated per completion. This adapter
-cuts them into groups (checking none is split), scores the gate for all, the model-based terms
-for the feasible ones only, in one batch each, and combines per group (`rewards.combine`).
+cuts them into groups (checking none is split), runs the gate (`gate.py`) on all, the model-based
+terms on the feasible ones only, in one batch each, and combines per group (`rewards.combine`).
+
+A truncated rollout (no end-of-turn token) gets no reward signal: the adapter returns None for
+it, which TRL leaves out of the group's mean and std and gives a zero advantage. Scoring it 0
+would be a hidden length penalty.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .answers import matches_gold, parse_gold
+from .gate import Gate, is_answer_only, word_count
 from .rewards import combine, split_groups
 
 
@@ -24,25 +28,14 @@ def completion_text(completion) -> str:
     return "".join(message.get("content", "") for message in completion)
 
 
-def gate_rewrites(texts: list[str], questions: list[str], answers: list[str],
-                  truncated: list[bool] | None = None, judge=None) -> np.ndarray:
-    """r_task in {0, 1}: the final answer is equivalent to the gold one and, when a `judge`
-    (a BaseModelScorer) is given, π0 judges the reasoning valid. Empty and truncated rewrites
-    fail. The judge only sees rewrites whose answer already matches."""
-    golds: dict[str, list] = {}
-    passed = np.zeros(len(texts))
-    for i, (text, answer) in enumerate(zip(texts, answers)):
-        if not text.strip() or (truncated is not None and truncated[i]):
-            continue
-        if answer not in golds:
-            golds[answer] = parse_gold(answer)
-        passed[i] = float(matches_gold(text, golds[answer]))
-    if judge is not None and passed.any():
-        idx = np.flatnonzero(passed)
-        verdicts = judge.judge([questions[i] for i in idx], [answers[i] for i in idx],
-                               [texts[i] for i in idx])
-        passed[idx] = verdicts.astype(float)
-    return passed
+def is_truncated(ids: list[int], end_ids: set[int]) -> bool:
+    """A rollout is truncated when it does not end with an end-of-turn (or pad) token, as TRL
+    decides it; one that ends normally at exactly the length cap is complete."""
+    return not ids or ids[-1] not in end_ids
+
+
+def _nanmean(values: np.ndarray) -> float:
+    return float(np.mean(values)) if np.size(values) else float("nan")
 
 
 class RewriteReward:
@@ -50,33 +43,28 @@ class RewriteReward:
 
     __name__ = "rewrite_reward"  # TRL names reward columns after it
 
-    def __init__(self, scorer, embedder, num_generations: int, lambda_dist: float,
-                 lambda_div: float, use_judge: bool, max_completion_length: int,
+    def __init__(self, gate: Gate, scorer, embedder, num_generations: int, lambda_dist: float,
+                 lambda_div: float, end_token_ids: set[int],
                  on_samples: Callable[[int, dict], None] | None = None, samples_every: int = 0):
-        self.scorer = scorer
+        self.gate = gate
+        self.scorer = scorer  # π0's QA-style NLL
         self.embedder = embedder  # has .embed(texts) -> unit vectors; None when λ_div == 0
         self.k = num_generations
         self.lambda_dist = lambda_dist
         self.lambda_div = lambda_div
-        self.use_judge = use_judge
-        self.max_completion_length = max_completion_length
+        self.end_token_ids = set(end_token_ids)
         self.on_samples = on_samples
         self.samples_every = samples_every
         self.scoring_seconds = 0.0
 
-    def gate(self, texts: list[str], questions: list[str], answers: list[str],
-             completion_ids: list[list[int]] | None) -> np.ndarray:
-        truncated = ([len(ids) >= self.max_completion_length for ids in completion_ids]
-                     if completion_ids is not None else None)
-        return gate_rewrites(texts, questions, answers, truncated,
-                             self.scorer if self.use_judge else None)
-
-    def score(self, texts: list[str], questions: list[str], answers: list[str], ids: list,
-              completion_ids: list[list[int]] | None = None) -> dict[str, np.ndarray]:
+    def score(self, texts: list[str], questions: list[str], answers: list[str],
+              solutions: list[str], ids: list, truncated: list[bool] | None = None) -> dict:
+        """Per rewrite: `total` (NaN where truncated), the gate's checks, r_dist, r_div, NLL."""
         groups = split_groups(ids, self.k)
-        gate = self.gate(texts, questions, answers, completion_ids)
+        checks = self.gate(texts, questions, answers, solutions, truncated)
+        gate = checks.passed.astype(float)
         feasible = np.flatnonzero(gate)
-        nll = np.zeros(len(texts))
+        nll = np.full(len(texts), np.nan)
         embeddings = None
         if feasible.size:
             nll[feasible] = self.scorer.qa_nll([questions[i] for i in feasible],
@@ -85,41 +73,66 @@ class RewriteReward:
                 vectors = self.embedder.embed([texts[i] for i in feasible])
                 embeddings = np.zeros((len(texts), vectors.shape[1]))
                 embeddings[feasible] = vectors
-        out = {name: np.zeros(len(texts)) for name in ("total", "gate", "dist", "div", "nll")}
+        out = {name: np.zeros(len(texts)) for name in ("total", "dist", "div")}
         for group in groups:
-            g_gate = gate[group]
-            mask = g_gate > 0
+            mask = gate[group] > 0
             emb = embeddings[group][mask] if embeddings is not None else None
-            result = combine(g_gate, nll[group][mask], emb, self.lambda_dist, self.lambda_div)
-            for name in ("total", "gate", "dist", "div"):
+            result = combine(gate[group], nll[group][mask], emb, self.lambda_dist, self.lambda_div)
+            for name in ("total", "dist", "div"):
                 out[name][group] = getattr(result, name)
-        out["nll"] = np.where(gate > 0, nll, np.nan)
-        out["total"] = np.nan_to_num(out["total"], nan=0.0, posinf=0.0, neginf=0.0)
+        if truncated is not None:
+            out["total"][np.asarray(truncated, dtype=bool)] = np.nan
+        out.update(gate=gate, nll=nll, checks=checks)
         return out
 
+    def step_metrics(self, out: dict, texts: list[str], questions: list[str], answers: list[str],
+                     solutions: list[str], truncated: list[bool] | None) -> dict[str, float]:
+        """What moves during training; NaN where a quantity is undefined this step (e.g. no
+        feasible rewrite), never a placeholder 0."""
+        checks, gate = out["checks"], out["gate"]
+        feasible = gate > 0
+        nll_groups = out["nll"].reshape(-1, self.k)
+        spreads = [np.nanstd(row) for row in nll_groups if np.sum(~np.isnan(row)) >= 2]
+        judged = checks.judge[~np.isnan(checks.judge)]
+        return {
+            "rewrite/gate_pass_rate": float(gate.mean()),
+            "rewrite/answer_pass_rate": float(checks.answer.mean()),
+            "rewrite/reasoning_pass_rate": float(checks.reasoning.mean()),
+            "rewrite/judge_pass_rate": _nanmean(judged),
+            "rewrite/truncated_share": float(np.mean(truncated)) if truncated is not None else 0.0,
+            "rewrite/answer_only_share": float(np.mean(
+                [is_answer_only(*row) for row in zip(texts, solutions, questions, answers)])),
+            "rewrite/length_ratio": float(np.mean(
+                [word_count(t) / max(1, word_count(s)) for t, s in zip(texts, solutions)])),
+            "rewrite/feasible_set_size": float(feasible.reshape(-1, self.k).sum(1).mean()),
+            "rewrite/r_div_feasible_mean": _nanmean(out["div"][feasible]),
+            "rewrite/qa_nll_feasible_mean": _nanmean(out["nll"][feasible]),
+            "rewrite/qa_nll_group_spread": _nanmean(np.array(spreads)),
+        }
+
     def __call__(self, prompts, completions, completion_ids=None, question=None, answer=None,
-                 id=None, log_metric=None, trainer_state=None, **_) -> list[float]:
+                 solution=None, id=None, log_metric=None, trainer_state=None,
+                 **_) -> list[float | None]:
         started = time.perf_counter()
         texts = [completion_text(c) for c in completions]
-        out = self.score(texts, question, answer, id, completion_ids)
+        truncated = ([is_truncated(ids, self.end_token_ids) for ids in completion_ids]
+                     if completion_ids is not None else None)
+        out = self.score(texts, question, answer, solution, id, truncated)
         self.scoring_seconds += time.perf_counter() - started
-
-        groups = out["total"].reshape(-1, self.k)
-        feasible_sizes = out["gate"].reshape(-1, self.k).sum(1)
-        feasible = out["gate"] > 0
         if log_metric is not None:
-            log_metric("rewrite/gate_pass_rate", float(out["gate"].mean()))
-            log_metric("rewrite/r_dist_feasible_mean", float(out["dist"][feasible].mean()) if feasible.any() else 0.0)
-            log_metric("rewrite/r_div_feasible_mean", float(out["div"][feasible].mean()) if feasible.any() else 0.0)
-            log_metric("rewrite/feasible_set_size", float(feasible_sizes.mean()))
-            log_metric("rewrite/dead_group_share", float((groups.std(1) == 0).mean()))
-            log_metric("rewrite/qa_nll_feasible_mean", float(np.nanmean(out["nll"])) if feasible.any() else 0.0)
+            for name, value in self.step_metrics(out, texts, question, answer, solution,
+                                                 truncated).items():
+                log_metric(name, value)
+            rewards = out["total"].reshape(-1, self.k)
+            dead = [np.nanstd(row) == 0 for row in rewards if np.sum(~np.isnan(row)) >= 1]
+            log_metric("rewrite/dead_group_share", _nanmean(np.array(dead, dtype=float)))
             log_metric("rewrite/scoring_seconds", time.perf_counter() - started)
         step = trainer_state.global_step if trainer_state is not None else 0
         if self.on_samples is not None and self.samples_every and step % self.samples_every == 0:
             self.on_samples(step, {
                 "step": [step] * len(texts), "id": list(map(str, id)),
                 "prompt": [completion_text(p) for p in prompts], "rewrite": texts,
+                "truncated": list(truncated) if truncated is not None else [False] * len(texts),
                 "gate": out["gate"].tolist(), "r_dist": out["dist"].tolist(),
-                "r_div": out["div"].tolist(), "reward": out["total"].tolist()})
-        return out["total"].tolist()
+                "r_div": out["div"].tolist(), "reward": np.nan_to_num(out["total"]).tolist()})
+        return [None if np.isnan(r) else float(r) for r in out["total"]]

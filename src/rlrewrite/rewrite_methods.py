@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .prompts import fill, user_turn
+from .prompts import rewrite_prompt, user_turn
 
 METHODS = ("original", "prompt", "self", "rl")
 
@@ -57,9 +57,8 @@ def rewrite_records(records: list[dict], method: str, rewrite_template: str | No
     if method == "original":
         return [_result(r, method, r["solution"], False, 0) for r in records], {}
 
-    def rewrite_prompt(record):
-        return user_turn(fill(rewrite_template, question=record["question"],
-                              solution=record["solution"]))
+    def make_rewrite_prompt(record):
+        return rewrite_prompt(rewrite_template, record["question"], record["solution"])
 
     accepted: dict[int, str] = {}
     attempts = [0] * len(records)
@@ -69,7 +68,7 @@ def rewrite_records(records: list[dict], method: str, rewrite_template: str | No
         pending = _try_until_verified(records, pending, lambda r: user_turn(r["question"]),
                                       generate, verify, attempts_per_question, accepted, attempts,
                                       last, "self-answer")
-    _try_until_verified(records, pending, rewrite_prompt, generate, verify,
+    _try_until_verified(records, pending, make_rewrite_prompt, generate, verify,
                         attempts_per_question, accepted, attempts, last, "rewrite")
     out = [_result(r, method, accepted.get(i, r["solution"]), i in accepted, attempts[i])
            for i, r in enumerate(records)]

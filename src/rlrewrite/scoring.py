@@ -15,6 +15,9 @@ import torch
 from .prompts import fill, user_turn
 
 DEFAULT_QA_PREFIX = "Problem:\n{question}\n\nAnswer:\n"
+# surface forms of the judge's verdicts, bare and after a space (a plain-text prompt ends "Decision:")
+YES_FORMS = ("YES", "Yes", "yes", " YES", " Yes", " yes")
+NO_FORMS = ("NO", "No", "no", " NO", " No", " no")
 
 
 @contextmanager
@@ -39,13 +42,15 @@ class BaseModelScorer:
     """π0-based scoring over a model (plain or peft) and its tokenizer."""
 
     def __init__(self, model, tokenizer, qa_prefix: str = DEFAULT_QA_PREFIX,
-                 judge_template: str | None = None, batch_size: int = 16):
+                 judge_template: str | None = None, batch_size: int = 16,
+                 judge_chat: bool = False):
         if "{question}" not in qa_prefix:
             raise ValueError("qa_prefix must contain '{question}'")
         self.model = model
         self.tokenizer = tokenizer
         self.qa_prefix = qa_prefix
         self.judge_template = judge_template
+        self.judge_chat = judge_chat
         self.batch_size = batch_size
 
     @property
@@ -92,27 +97,50 @@ class BaseModelScorer:
                 out[rows] = ((token_nll * scored).sum(1) / scored.sum(1)).cpu().numpy()
         return out
 
-    def judge(self, questions: list[str], answers: list[str], candidates: list[str]) -> np.ndarray:
-        """π0's verdict per candidate: P(YES) >= P(NO) for the next token after the judge prompt."""
+    def judge_prompt(self, question: str, answer: str, candidate: str) -> list[int]:
+        """The judge's input ids: the template filled in, as a chat user turn when
+        `judge_chat` (the assistant's reply starts next), else as plain text (the authors')."""
+        content = fill(self.judge_template, question=question, answer=answer, candidate=candidate)
+        if not self.judge_chat:
+            return self._encode(content)
+        return self.tokenizer.apply_chat_template(user_turn(content), add_generation_prompt=True,
+                                                  tokenize=True, return_dict=True)["input_ids"]
+
+    def verdict_tokens(self) -> tuple[list[int], list[int]]:
+        """First tokens of every surface form of YES and of NO. A word the tokenizer splits
+        ("YES" -> "Y" + "ES" in SmolLM2's) is represented by its first token, so the verdict
+        compares the probability mass of the two families, not one arbitrary token each."""
+        families = []
+        for words in (YES_FORMS, NO_FORMS):
+            families.append(sorted({self._encode(w)[0] for w in words}))
+        shared = set(families[0]) & set(families[1])
+        if shared:
+            raise ValueError(f"judge: YES and NO forms share first tokens "
+                             f"{self.tokenizer.convert_ids_to_tokens(sorted(shared))}")
+        return families[0], families[1]
+
+    def judge_yes_probability(self, questions: list[str], answers: list[str],
+                              candidates: list[str]) -> np.ndarray:
+        """P(YES family) / (P(YES family) + P(NO family)) for the judge's next token."""
         if self.judge_template is None:
             raise ValueError("no judge template configured")
-        yes = self._encode("YES")[0]
-        no = self._encode("NO")[0]
-        verdicts = np.zeros(len(candidates), dtype=bool)
+        yes, no = self.verdict_tokens()
+        out = np.zeros(len(candidates))
         with frozen_base(self.model) as model:
             for part in _batches(len(candidates), self.batch_size):
-                prompts = []
-                for q, a, c in zip(questions[part], answers[part], candidates[part]):
-                    content = fill(self.judge_template, question=q, answer=a, candidate=c)
-                    prompts.append(self.tokenizer.apply_chat_template(
-                        user_turn(content), add_generation_prompt=True,
-                        tokenize=True, return_dict=True)["input_ids"])
+                prompts = [self.judge_prompt(q, a, c) for q, a, c in
+                           zip(questions[part], answers[part], candidates[part])]
                 ids, mask = self._pad(prompts)
-                logits = model(input_ids=ids, attention_mask=mask).logits
                 last = mask.sum(1) - 1
-                final = logits[torch.arange(len(prompts), device=ids.device), last]
-                verdicts[part] = (final[:, yes] >= final[:, no]).cpu().numpy()
-        return verdicts
+                logits = model(input_ids=ids, attention_mask=mask).logits
+                probs = logits[torch.arange(len(prompts), device=ids.device), last].float().softmax(-1)
+                p_yes, p_no = probs[:, yes].sum(1), probs[:, no].sum(1)
+                out[part] = (p_yes / (p_yes + p_no).clamp_min(1e-30)).cpu().numpy()
+        return out
+
+    def judge(self, questions: list[str], answers: list[str], candidates: list[str]) -> np.ndarray:
+        """π0's verdict per candidate: P(YES family) >= P(NO family) (SPEC: P(YES) >= P(NO))."""
+        return self.judge_yes_probability(questions, answers, candidates) >= 0.5
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit vectors: π0's last hidden state, mean-pooled over each text's tokens."""

@@ -14,7 +14,7 @@ from datasets import Dataset
 from .config import SFTParams
 from .cpu_memory import ReturnFreedHeap, use_small_logprob_tiles
 from .prompts import user_turn
-from .rewriter_training import use_bf16
+from .precision import use_bf16
 
 
 def sft_dataset(records: list[dict], source: str) -> Dataset:
