@@ -8,6 +8,7 @@ checkpoint in checkpoints/rewriter/ when rerun with the same inputs.
 from __future__ import annotations
 
 import csv
+import logging
 import shutil
 import sys
 import time
@@ -49,6 +50,15 @@ COLUMNS = {
     "kl": "kl",
     "completions/mean_length": "completion_length",
 }
+
+
+class LeftOutRollouts(logging.Filter):
+    """TRL prints a whole prompt and completion each time every reward is None. Our reward
+    returns None on purpose for truncated rollouts (left out of the group statistics), and
+    `truncated_share` counts them per step, so the dump is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "All reward functions returned None" not in record.getMessage()
 
 
 class StepTimer(TrainerCallback):
@@ -93,6 +103,7 @@ def main() -> None:
     params = load_params("params.yaml")
     cfg = params.rewriter
     records = read_jsonl(RL_DATA)
+    logging.getLogger("trl.trainer.grpo_trainer").addFilter(LeftOutRollouts())
     key = fingerprint(params.seed, params.engine, cfg.model_dump(), records,
                       Path(cfg.prompt_file).read_text(), (MODEL_DIR / "config.json").read_text())
     resume = prepare_checkpoint_dir(CHECKPOINTS, key)
