@@ -16,6 +16,7 @@ from rlrewrite.config import ParamsError, load_params
 from rlrewrite.evaluation import DOWNSTREAM_TASK, EvalError, compare, evaluate_model, general_tasks
 from rlrewrite.jsonl import read_jsonl, write_json
 from rlrewrite.precision import use_bf16
+from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.tracking import stage_run
 from rlrewrite.vllm_engine import EngineError
 
@@ -46,7 +47,9 @@ def main() -> None:
                                adapter_dir=SFT_DIR if is_adapter else None,
                                engine=params.engine, vllm_cfg=params.vllm)
         result = compare(base, tuned, general)
-        write_json(METRICS, result)
+        usage = stage_usage("bf16" if use_bf16(cfg.precision) else "fp32")
+        write_json(METRICS, {**result, **usage})
+        log_usage(usage)
         write_json(POINT, [{"method": method, "gain": result["downstream"]["gain"],
                             "forgetting_mean": result["forgetting_mean"]}])
         flat = {"downstream/base": result["downstream"]["base"],

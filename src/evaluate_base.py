@@ -13,6 +13,7 @@ from rlrewrite.config import ParamsError, load_params
 from rlrewrite.evaluation import DOWNSTREAM_TASK, EvalError, evaluate_model, general_tasks
 from rlrewrite.jsonl import write_json
 from rlrewrite.precision import use_bf16
+from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.tracking import stage_run
 from rlrewrite.vllm_engine import EngineError
 
@@ -31,8 +32,11 @@ def main() -> None:
                                 engine=params.engine, vllm_cfg=params.vllm)
         write_json(RESULTS, scores)
         summary = {task: round(s["score"], 4) for task, s in scores.items()}
-        write_json(METRICS, summary)
         mlflow.log_metrics({f"base/{t}": v for t, v in summary.items()})
+        usage = stage_usage("bf16" if use_bf16(cfg.precision) else "fp32")
+        summary.update(usage)
+        write_json(METRICS, summary)
+        log_usage(usage)
         print("evaluate-base:", summary)
 
 

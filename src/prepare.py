@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import mlflow
@@ -13,6 +12,7 @@ from transformers import AutoTokenizer
 
 from rlrewrite.base_model import materialise_base_model
 from rlrewrite.config import ParamsError, load_params
+from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.jsonl import DataError, write_json, write_jsonl
 from rlrewrite.lm_eval_tasks import write_quiz_tasks
 from rlrewrite.quiz import build_items, load_task_definitions, read_pairs
@@ -34,7 +34,6 @@ def mean_tokens(tokenizer, texts: list[str]) -> float:
 
 def main() -> None:
     params = load_params("params.yaml")
-    started = time.time()
     with stage_run("prepare", params.model_dump(include={"seed", "model", "data", "benchmarks"})):
         model_info = materialise_base_model(params.model.name, MODEL_DIR)
         tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
@@ -69,8 +68,11 @@ def main() -> None:
             write_quiz_tasks(BENCH_DIR / "tasks", data_file.as_posix(), name, N_CHOICES)
             metrics[f"quiz_{name}_items"] = len(items)
 
-        write_json(METRICS, metrics)  # deterministic: no timings, so reruns diff clean
-        mlflow.log_metrics({**metrics, "wall_seconds": time.time() - started})
+        usage = stage_usage()
+        metrics.update(usage)
+        write_json(METRICS, metrics)
+        mlflow.log_metrics({k: v for k, v in metrics.items() if k not in usage})
+        log_usage(usage)
         print("prepare:", metrics)
 
 

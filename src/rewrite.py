@@ -22,6 +22,7 @@ from rlrewrite.generation import HFGenerator
 from rlrewrite.jsonl import DataError, read_jsonl, write_json, write_jsonl
 from rlrewrite.gate import build_gate, build_scorer, is_answer_only, word_count
 from rlrewrite.precision import weights_dtype
+from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.prompts import load_template
 from rlrewrite.rewrite_methods import rewrite_records
 from rlrewrite.rewriter_adapter import AdapterError, load_rewriter
@@ -137,8 +138,11 @@ def main() -> None:
             "target_tokens_mean": round(float(np.mean(lengths)), 2),
             **reasoning_metrics(out, accepted),
         }
-        write_json(METRICS, metrics)
         mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None})
+        usage = stage_usage(str(dtype).removeprefix("torch.").replace("bfloat16", "bf16")
+                            .replace("float32", "fp32"))
+        write_json(METRICS, {**metrics, **usage})
+        log_usage(usage)
         if generator is not None:
             mlflow.log_metrics({"time/generation_seconds": generator.stats.seconds,
                                 "time/generation_tokens_per_second": generator.stats.tokens_per_second,

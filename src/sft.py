@@ -6,7 +6,6 @@ metrics/sft.json. An interrupted run resumes from checkpoints/sft/ when rerun wi
 
 from __future__ import annotations
 
-import resource
 import shutil
 import sys
 import time
@@ -16,6 +15,8 @@ import mlflow
 
 from rlrewrite.checkpoints import fingerprint, prepare_checkpoint_dir
 from rlrewrite.config import ParamsError, load_params
+from rlrewrite.precision import use_bf16
+from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.jsonl import DataError, read_jsonl, write_json
 from rlrewrite.sft_training import build_sft_trainer, sft_dataset
 from rlrewrite.tracking import stage_run
@@ -56,11 +57,13 @@ def main() -> None:
             "tokens_seen": int(trainer.state.num_input_tokens_seen or 0),
             "steps": trainer.state.global_step,
             "examples": len(dataset),
-            "wall_seconds": round(wall, 1),
-            "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+            "train_seconds": round(wall, 1),
         }
-        write_json(METRICS, metrics)
         mlflow.log_metrics({f"summary/{k}": v for k, v in metrics.items()})
+        usage = stage_usage("bf16" if use_bf16(cfg.precision) else "fp32")
+        metrics.update(usage)
+        write_json(METRICS, metrics)
+        log_usage(usage)
         print("sft:", metrics)
     shutil.rmtree(CHECKPOINTS, ignore_errors=True)
 

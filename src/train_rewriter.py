@@ -20,6 +20,8 @@ from transformers import TrainerCallback
 
 from rlrewrite.checkpoints import fingerprint, prepare_checkpoint_dir
 from rlrewrite.config import ParamsError, load_params
+from rlrewrite.precision import use_bf16
+from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.jsonl import DataError, read_jsonl, write_json
 from rlrewrite.rewriter_adapter import save_rewriter
 from rlrewrite.rewriter_training import build_trainer
@@ -131,7 +133,9 @@ def main() -> None:
             writer.writeheader()
             writer.writerows(rows)
         summary = summarise(rows, skipped)
-        write_json(METRICS, summary)
+        usage = stage_usage("bf16" if use_bf16(cfg.precision) else "fp32")
+        write_json(METRICS, {**summary, **usage})
+        log_usage(usage)
         mlflow.log_metrics({f"summary/{k}": v for k, v in summary.items() if v is not None})
         mlflow.log_metrics({"time/wall_seconds": wall,
                             "time/step_seconds_mean": float(np.mean(timer.step_seconds or [0])),

@@ -77,3 +77,19 @@ def test_negative_reserved_cores_is_rejected(tmp_path):
     path = _write(tmp_path, lambda raw: raw["vllm"].update(cpu_reserved_cores=-1))
     with pytest.raises(ParamsError, match=r"vllm"):
         load_params(path)
+
+
+@pytest.mark.parametrize("written", ["3e-06", "3e-6", "3.0e-6", "1E-4", "5e+2"])
+def test_exponent_floats_as_dvc_writes_them_are_floats(tmp_path, written):
+    """`dvc exp run -S rewriter.learning_rate=3e-6` writes `3e-06`, a string under YAML 1.1."""
+    text = (REPO / "params.yaml").read_text()
+    path = tmp_path / "params.yaml"
+    path.write_text(text.replace("  learning_rate: 5.0e-4\n  warmup_steps",
+                                 f"  learning_rate: {written}\n  warmup_steps", 1))
+    assert load_params(path).rewriter.learning_rate == float(written)
+
+
+def test_reasoning_rule_thresholds_are_shares(tmp_path):
+    path = _write(tmp_path, lambda raw: raw["rewriter"]["reasoning"].update(min_step_share=1.5))
+    with pytest.raises(ParamsError, match=r"rewriter.reasoning.*min_step_share must be in \[0, 1\]"):
+        load_params(path)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from conftest import copy_repo
@@ -71,7 +72,13 @@ def test_pipeline_runs_and_is_cached(tmp_path, tiny_model_dir):
     sft = json.loads((repo / "metrics/sft.json").read_text())
     assert sft["examples"] == 6 and sft["tokens_seen"] > 0
     evaluation = json.loads((repo / "metrics/eval.json").read_text())
-    assert set(evaluation) == {"downstream", "general", "forgetting_mean", "flips"}
+    usage = {"time_s", "peak_rss_gib", "device", "precision"}
+    assert set(evaluation) == {"downstream", "general", "forgetting_mean", "flips"} | usage
+    for stage in ("prepare", "rewriter", "rewrite", "sft", "eval_base", "eval"):
+        recorded = json.loads((repo / f"metrics/{stage}.json").read_text())
+        assert recorded["time_s"] > 0 and 0 < recorded["peak_rss_gib"] < 64, stage
+        assert recorded["device"] == ("cuda" if torch.cuda.is_available() else "cpu"), stage
+        assert stage == "prepare" or recorded["precision"] == "fp32", stage
     assert set(evaluation["downstream"]) == {"base", "tuned", "gain"}
     quiz = [f"quiz_{t}" for t in params["benchmarks"]["quiz_tasks"]]
     assert set(evaluation["general"]) == set(quiz + [f"{t}_gen" for t in quiz])

@@ -40,12 +40,13 @@ def tiny(tiny_model_dir):
 EOS = 0  # the end-of-turn id these tests give the reward
 
 
-def _reward(tiny, k=3, judge=False, lambda_div=0.5, rule=ReasoningRule(enabled=False)):
+def _reward(tiny, k=3, judge=False, lambda_div=0.5, rule=ReasoningRule(enabled=False),
+            truncated="fail"):
     model, tokenizer = tiny
     scorer = RecordingScorer(model, tokenizer, judge_template=(
         "Q {question} A {answer} C {candidate} YES or NO?" if judge else None), batch_size=2)
     gate = Gate(rule, scorer if judge else None)
-    return RewriteReward(gate, scorer, scorer, k, 0.35, lambda_div, {EOS}), scorer
+    return RewriteReward(gate, scorer, scorer, k, 0.35, lambda_div, {EOS}, truncated), scorer
 
 
 def _messages(text):
@@ -67,16 +68,18 @@ def test_gate_zeroes_infeasible_and_skips_their_scoring(tiny):
     assert sorted(scorer.embedded) == sorted(["So \\boxed{12}.", "We get 7.", "7"])
 
 
-def test_truncation_is_decided_by_the_end_token_and_gets_no_reward_signal(tiny):
-    """A rollout without an end-of-turn token returns None (TRL leaves it out of the group's
-    statistics); one that ends with it at exactly the length cap is complete. The old code
-    scored both 0 by comparing the length with the cap."""
-    reward, _ = _reward(tiny, k=3)
+@pytest.mark.parametrize("policy", ["fail", "skip"])
+def test_truncation_is_decided_by_the_end_token(tiny, policy):
+    """A rollout is truncated when it lacks the end-of-turn token, whatever its length: one that
+    ends with it at exactly the cap ([1, 2, 3, EOS] under a 4-token cap) is complete; the old
+    code compared the length with the cap and failed it. A truncated rollout scores 0 (`fail`)
+    or None (`skip`: TRL leaves it out of the group's statistics)."""
+    reward, _ = _reward(tiny, k=3, truncated=policy)
     rewards = reward(prompts=["p"] * 3, completions=["\\boxed{5}", "\\boxed{5}", "\\boxed{5} and"],
                      completion_ids=[[1, 2, 3, EOS], [1, EOS], [1, 2, 3, 4]],
                      question=["q"] * 3, answer=["5"] * 3, solution=["s"] * 3, id=["x"] * 3)
-    assert rewards[2] is None
-    assert rewards[0] > 1 and rewards[1] > 1  # two feasible: the truncated one is not in the group
+    assert rewards[2] == (0.0 if policy == "fail" else None)
+    assert rewards[0] > 1 and rewards[1] > 1
 
 
 def test_a_step_without_feasible_rewrites_logs_nan_not_zero(tiny):

@@ -6,6 +6,7 @@ type stops the stage with a ParamsError that names the file and the dotted key.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -113,6 +114,9 @@ class RewriterParams(_Section):
     beta: float  # KL coefficient; the reference is π0 (adapter disabled)
     loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"]
     max_completion_length: int
+    # a rollout without an end-of-turn token: fail (reward 0, in the group statistics) or
+    # skip (no reward signal: None, left out of the group statistics)
+    truncated: Literal["fail", "skip"]
     max_steps: int
     precision: Literal["auto", "fp32", "bf16"]  # auto: bf16 on CUDA, fp32 on CPU
     scoring_batch_size: int
@@ -242,10 +246,21 @@ def _format_error(path: Path, err: dict) -> str:
     return f"{path}: key '{key}': {err['msg']} (got {err.get('input')!r})"
 
 
+class _ParamsLoader(yaml.SafeLoader):
+    """PyYAML follows YAML 1.1, where `3e-06` (what `dvc exp run -S lr=3e-6` writes) is a string;
+    this loader reads any number with an exponent as a float, as YAML 1.2 does."""
+
+
+_ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."))
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_ParamsLoader)  # noqa: S506 (a SafeLoader)
     except FileNotFoundError:
         raise ParamsError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:

@@ -5,9 +5,10 @@ completions consecutive, plus the dataset's other columns repeated per completio
 cuts them into groups (checking none is split), runs the gate (`gate.py`) on all, the model-based
 terms on the feasible ones only, in one batch each, and combines per group (`rewards.combine`).
 
-A truncated rollout (no end-of-turn token) gets no reward signal: the adapter returns None for
-it, which TRL leaves out of the group's mean and std and gives a zero advantage. Scoring it 0
-would be a hidden length penalty.
+A truncated rollout (no end-of-turn token) fails the gate (`truncated: fail`, the default), or
+gets no reward signal at all (`truncated: skip`): the adapter returns None for it, which TRL
+leaves out of the group's mean and std and gives a zero advantage. Measured on the embedded
+default, `skip` lets rollouts grow until most are cut off (README, "The gate").
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class RewriteReward:
     __name__ = "rewrite_reward"  # TRL names reward columns after it
 
     def __init__(self, gate: Gate, scorer, embedder, num_generations: int, lambda_dist: float,
-                 lambda_div: float, end_token_ids: set[int],
+                 lambda_div: float, end_token_ids: set[int], truncated: str = "fail",
                  on_samples: Callable[[int, dict], None] | None = None, samples_every: int = 0):
         self.gate = gate
         self.scorer = scorer  # π0's QA-style NLL
@@ -53,6 +54,9 @@ class RewriteReward:
         self.lambda_dist = lambda_dist
         self.lambda_div = lambda_div
         self.end_token_ids = set(end_token_ids)
+        if truncated not in ("fail", "skip"):
+            raise ValueError(f"truncated must be 'fail' or 'skip', got {truncated!r}")
+        self.skip_truncated = truncated == "skip"
         self.on_samples = on_samples
         self.samples_every = samples_every
         self.scoring_seconds = 0.0
@@ -80,7 +84,7 @@ class RewriteReward:
             result = combine(gate[group], nll[group][mask], emb, self.lambda_dist, self.lambda_div)
             for name in ("total", "dist", "div"):
                 out[name][group] = getattr(result, name)
-        if truncated is not None:
+        if truncated is not None and self.skip_truncated:
             out["total"][np.asarray(truncated, dtype=bool)] = np.nan
         out.update(gate=gate, nll=nll, checks=checks)
         return out

@@ -1,0 +1,35 @@
+"""What a stage used, for its metrics file: wall time, peak memory, device and precision.
+
+`dvc metrics show` / `dvc exp show` then are the timing table, and a bf16 run is never mistaken
+for an fp32 one (their results differ).
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+
+import psutil
+import torch
+
+
+def stage_usage(precision: str | None = None) -> dict:
+    """`time_s` since the process started (imports included: that is what a stage costs),
+    `peak_rss_gib` of this process or its largest finished child (vLLM's engine core),
+    `device`, and `precision` ("bf16" or "fp32") where the stage runs a model."""
+    peak_kib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                   resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    usage = {"time_s": round(time.time() - psutil.Process().create_time(), 1),
+             "peak_rss_gib": round(peak_kib / 2**20, 2),
+             "device": "cuda" if torch.cuda.is_available() else "cpu"}
+    if precision is not None:
+        usage["precision"] = precision
+    return usage
+
+
+def log_usage(usage: dict) -> None:
+    """Numbers as MLflow metrics, device and precision as tags (of the active run)."""
+    import mlflow
+
+    mlflow.log_metrics({f"stage/{k}": v for k, v in usage.items() if isinstance(v, (int, float))})
+    mlflow.set_tags({k: v for k, v in usage.items() if isinstance(v, str)})
