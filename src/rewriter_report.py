@@ -1,0 +1,118 @@
+"""Did the rewriter keep the reasoning? One row per DVC experiment, from `dvc exp show --json`.
+
+    python src/rewriter_report.py --prefix gate- --out reports/rewriter_runs.md
+
+For each finished experiment whose name starts with `--prefix`: seed, engine, the rewriter's
+gate pass rate and answer-only share (first → last fifth of its GRPO steps), and the `rewrite`
+stage's acceptance, answer-only share of the accepted rewrites, target length relative to the
+expert solutions and π0 NLL shift; then whether each meets the non-collapse criteria. Running or
+failed experiments are listed as such, never dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+# a run "keeps the reasoning" when all of these hold (issue 11's criteria)
+MAX_ANSWER_ONLY = 0.05
+MIN_LENGTH_RATIO = 0.7
+
+
+def experiments(prefix: str, show_json: str | None) -> list[dict]:
+    raw = (Path(show_json).read_text() if show_json else
+           subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"],
+                          capture_output=True, text=True, check=True).stdout)
+    rows = []
+    for baseline in json.loads(raw):
+        for exp in baseline.get("experiments") or []:
+            name = exp.get("name") or ""
+            if not name.startswith(prefix):
+                continue
+            rev = exp["revs"][0]
+            state = (exp.get("executor") or {}).get("state", "done")
+            if rev.get("error"):
+                state = "failed"
+            data = rev.get("data") or {}
+            metrics = {path: (m.get("data") or {}) for path, m in (data.get("metrics") or {}).items()}
+            params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
+            rows.append({"name": name, "state": state, "params": params, "metrics": metrics})
+    return sorted(rows, key=lambda r: (r["params"].get("engine", ""), r["params"].get("seed", 0)))
+
+
+def summarise(row: dict) -> dict:
+    trainer = row["metrics"].get("metrics/rewriter.json", {})
+    rewrite = row["metrics"].get("metrics/rewrite.json", {})
+    out = {"name": row["name"], "state": row["state"], "seed": row["params"].get("seed"),
+           "engine": row["params"].get("engine")}
+    for key in ("gate_pass_rate_first_fifth", "gate_pass_rate_last_fifth",
+                "answer_only_share_first_fifth", "answer_only_share_last_fifth",
+                "truncated_share_mean", "completion_length_mean", "time_s", "peak_rss_gib"):
+        out[f"rewriter_{key}"] = trainer.get(key)
+    for key in ("acceptance_rate", "accepted_answer_only_share", "accepted_length_ratio",
+                "target_length_ratio", "qa_nll_shift", "time_s", "peak_rss_gib"):
+        out[f"rewrite_{key}"] = rewrite.get(key)
+    if row["state"] == "done" and None not in (out["rewrite_accepted_answer_only_share"],
+                                               out["rewriter_gate_pass_rate_last_fifth"]):
+        out["keeps_reasoning"] = (
+            out["rewrite_accepted_answer_only_share"] <= MAX_ANSWER_ONLY
+            and out["rewrite_target_length_ratio"] >= MIN_LENGTH_RATIO
+            and out["rewriter_gate_pass_rate_last_fifth"] > out["rewriter_gate_pass_rate_first_fifth"])
+    return out
+
+
+def fmt(value, digits=2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "**no**"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = [
+        "| run | engine | seed | gate pass, first → last fifth | answer-only rollouts, first → last "
+        "| rl acceptance | answer-only accepted | length ratio, accepted / all targets "
+        "| π0 NLL shift | rewriter min | rewrite min | peak GiB | keeps reasoning |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r["state"] != "done":
+            lines.append(f"| {r['name']} | {r['engine']} | {r['seed']} | {r['state']} |"
+                         + " |" * 9)
+            continue
+        minutes = [None if r[k] is None else r[k] / 60 for k in ("rewriter_time_s", "rewrite_time_s")]
+        peak = max((v for v in (r["rewriter_peak_rss_gib"], r["rewrite_peak_rss_gib"]) if v),
+                   default=None)
+        lines.append(
+            f"| {r['name']} | {r['engine']} | {r['seed']} "
+            f"| {fmt(r['rewriter_gate_pass_rate_first_fifth'])} → {fmt(r['rewriter_gate_pass_rate_last_fifth'])} "
+            f"| {fmt(r['rewriter_answer_only_share_first_fifth'])} → {fmt(r['rewriter_answer_only_share_last_fifth'])} "
+            f"| {fmt(r['rewrite_acceptance_rate'], 3)} | {fmt(r['rewrite_accepted_answer_only_share'], 3)} "
+            f"| {fmt(r['rewrite_accepted_length_ratio'])} / {fmt(r['rewrite_target_length_ratio'])} "
+            f"| {fmt(r['rewrite_qa_nll_shift'], 3)} | {fmt(minutes[0], 1)} | {fmt(minutes[1], 1)} "
+            f"| {fmt(peak)} | {fmt(r.get('keeps_reasoning'))} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prefix", default="", help="experiment names to include")
+    parser.add_argument("--out", default="reports/rewriter_runs.md")
+    parser.add_argument("--show-json", help="a saved `dvc exp show --json` instead of running it")
+    args = parser.parse_args()
+    rows = [summarise(r) for r in experiments(args.prefix, args.show_json)]
+    if not rows:
+        sys.exit(f"rewriter_report: no experiment named {args.prefix}*")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(markdown(rows))
+    out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+    print(out.read_text())
+
+
+if __name__ == "__main__":
+    main()

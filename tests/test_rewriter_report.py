@@ -1,0 +1,32 @@
+"""The rewriter report over `dvc exp show --json` (a saved copy of a real two-experiment one)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+DATA = Path(__file__).parent / "data" / "exp_show.json"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_report_lists_finished_runs_with_the_criteria_and_running_ones_as_such(tmp_path):
+    out = tmp_path / "runs.md"
+    subprocess.run([sys.executable, str(REPO / "src/rewriter_report.py"), "--prefix", "gate-",
+                    "--show-json", str(DATA), "--out", str(out)], check=True, capture_output=True)
+    rows = {r["name"]: r for r in json.loads(out.with_suffix(".json").read_text())}
+    assert set(rows) == {"gate-s0-hf", "gate-s0-vllm"}
+    assert rows["gate-s0-hf"]["state"] == "running" and "keeps_reasoning" not in rows["gate-s0-hf"]
+    done = rows["gate-s0-vllm"]
+    assert done["engine"] == "vllm" and done["seed"] == 0
+    assert done["rewrite_accepted_answer_only_share"] == 0.0
+    assert done["keeps_reasoning"] is True
+    table = out.read_text()
+    assert "| gate-s0-hf | hf | 0 | running |" in table
+    assert "0.09 → 0.59" in table
+
+
+def test_report_refuses_an_empty_selection(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "src/rewriter_report.py"), "--prefix", "nope",
+                           "--show-json", str(DATA), "--out", str(tmp_path / "x.md")],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "no experiment named nope*" in done.stderr
