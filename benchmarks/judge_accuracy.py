@@ -10,7 +10,7 @@
    Writes tests/data/judge_labelled.jsonl (kept as test data).
 2. Scores the judge (both prompt formats) and the gate's reasoning rule on that set.
 
-    python benchmarks/judge_accuracy.py --build --questions 120
+    python benchmarks/judge_accuracy.py --build --questions 120 > reports/judge_accuracy.json
 """
 
 from __future__ import annotations
@@ -18,21 +18,24 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rlrewrite.answers import matches_gold, parse_gold
-from rlrewrite.config import load_params
-from rlrewrite.gate import (ANSWER_ONLY_MAX_WORDS, ReasoningRule, intermediate_results,
-                           numbers_in, word_count)
-from rlrewrite.generation import HFGenerator
-from rlrewrite.jsonl import read_jsonl
-from rlrewrite.precision import weights_dtype
-from rlrewrite.prompts import load_template, rewrite_prompt
-from rlrewrite.scoring import BaseModelScorer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from rlrewrite.answers import matches_gold, parse_gold  # noqa: E402
+from rlrewrite.config import load_params  # noqa: E402
+from rlrewrite.gate import (ANSWER_ONLY_MAX_WORDS, ReasoningRule,  # noqa: E402
+                            intermediate_results, numbers_in, word_count)
+from rlrewrite.generation import HFGenerator  # noqa: E402
+from rlrewrite.jsonl import read_jsonl  # noqa: E402
+from rlrewrite.precision import weights_dtype  # noqa: E402
+from rlrewrite.prompts import load_template, rewrite_prompt  # noqa: E402
+from rlrewrite.scoring import BaseModelScorer  # noqa: E402
 
 LABELLED = Path("tests/data/judge_labelled.jsonl")
 MODEL_DIR = Path("models/base")
@@ -94,7 +97,7 @@ def main() -> None:
     if args.build:
         rows = build(params, args.questions)
         LABELLED.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        print(f"wrote {len(rows)} labelled examples to {LABELLED}")
+        print(f"wrote {len(rows)} labelled examples to {LABELLED}", file=sys.stderr)
     rows = read_jsonl(LABELLED)
     labels = np.array([r["label"] for r in rows])
     kinds = np.array([r["kind"] for r in rows])

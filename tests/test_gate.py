@@ -111,7 +111,7 @@ def test_labelled_set_separates_full_from_answer_only_rewrites_by_the_rule():
 
 def test_prompt_files_keep_the_authors_instructions():
     """The rewrite prompt asks for a clear step-by-step explanation, the judge is the authors'
-    strict verifier (docs: SPEC); the earlier files had dropped both."""
+    strict verifier (docs/method.md); the earlier files had dropped both."""
     repo = Path(__file__).resolve().parents[1]
     rewrite = (repo / "data/prompts/rewrite.txt").read_text()
     judge = (repo / "data/prompts/judge.txt").read_text()

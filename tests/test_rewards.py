@@ -1,4 +1,4 @@
-"""The group-level reward, with values worked out by hand (SPEC.md, Stage 1)."""
+"""The group-level reward, with values worked out by hand (docs/method.md, Stage 1)."""
 
 import math
 

@@ -92,7 +92,7 @@ class ReasoningParams(_Section):
 
 
 class RewriterParams(_Section):
-    """Stage `rollout-and-train-rewriter`: GRPO + LoRA on π0 (SPEC.md, Stage 1)."""
+    """Stage `rollout-and-train-rewriter`: GRPO + LoRA on π0 (docs/method.md, Stage 1)."""
 
     prompt_file: str  # rewrite prompt template with {question} and {solution}
     qa_prefix: str  # plain QA form for r_dist, with {question}
@@ -138,7 +138,7 @@ class RewriterParams(_Section):
 
 
 class RewriteParams(_Section):
-    """Stage `rewrite`: Generate-Verify-Fallback over the sft split (SPEC.md, Stage 2)."""
+    """Stage `rewrite`: Generate-Verify-Fallback over the sft split (docs/method.md, Stage 2)."""
 
     method: Literal["original", "prompt", "self", "rl"]
     attempts: int  # generations per question (per phase for `self`) before falling back
@@ -160,7 +160,7 @@ class RewriteParams(_Section):
 
 
 class SFTParams(_Section):
-    """Stage `sft`: the same settings whatever the rewrite method (SPEC.md, Stage 3)."""
+    """Stage `sft`: the same settings whatever the rewrite method (docs/method.md, Stage 3)."""
 
     mode: Literal["full", "lora"]
     lora: LoraParams  # used when mode is lora

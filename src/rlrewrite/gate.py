@@ -1,4 +1,4 @@
-"""The gate r_task: which rewrites count as correct (docs/method.md, "The gate").
+"""The gate r_task: which rewrites count as correct (docs/method.md and README, "The gate keeps the reasoning").
 
 One gate serves the GRPO reward and the rewrite stage's verify step, so the rewriter is trained
 on exactly the check its rewrites must later pass. A rewrite passes when

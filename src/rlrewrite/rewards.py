@@ -1,4 +1,4 @@
-"""The rewriter's reward for one group S_x of K rewrites of the same question (SPEC.md, Stage 1).
+"""The rewriter's reward for one group S_x of K rewrites of the same question (docs/method.md, Stage 1).
 
 Pure functions over numbers: the model-dependent quantities (gate, NLL, embeddings) come from
 `scoring.py`. Everything here is computed over the whole group at once: the alignment reward is

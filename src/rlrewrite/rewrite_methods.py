@@ -1,4 +1,4 @@
-"""Generate–Verify–Fallback over the `sft` split, for each method (SPEC.md, Stage 2 and Baselines).
+"""Generate–Verify–Fallback over the `sft` split, for each method (docs/method.md, Stage 2 and Baselines).
 
 - original: the expert solution, unchanged.
 - prompt:   π0 rewrites with the fixed rewrite prompt (SDFT-style).

@@ -1,4 +1,4 @@
-"""Building the GRPO + LoRA trainer for the rewriter from params (SPEC.md, Stage 1)."""
+"""Building the GRPO + LoRA trainer for the rewriter from params (docs/method.md, Stage 1)."""
 
 from __future__ import annotations
 

@@ -139,7 +139,7 @@ class BaseModelScorer:
         return out
 
     def judge(self, questions: list[str], answers: list[str], candidates: list[str]) -> np.ndarray:
-        """π0's verdict per candidate: P(YES family) >= P(NO family) (SPEC: P(YES) >= P(NO))."""
+        """π0's verdict per candidate: P(YES family) >= P(NO family) (docs/method.md: P(YES) >= P(NO))."""
         return self.judge_yes_probability(questions, answers, candidates) >= 0.5
 
     def embed(self, texts: list[str]) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Building TRL's SFTTrainer for π0 on (question, target) pairs (SPEC.md, Stage 3).
+"""Building TRL's SFTTrainer for π0 on (question, target) pairs (docs/method.md, Stage 3).
 
 Examples are conversational prompt-completion pairs, so the chat template wraps them and the
 loss covers the completion (the answer) tokens only.
