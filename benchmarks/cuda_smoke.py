@@ -11,14 +11,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
 
 import torch  # noqa: E402
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 from rlrewrite.config import load_params  # noqa: E402
-from rlrewrite.rewriter_training import build_trainer  # noqa: E402
-from rlrewrite.sft_training import build_sft_trainer, sft_dataset  # noqa: E402
+from rlrewrite.train.grpo import build_trainer  # noqa: E402
+from rlrewrite.train.sft import build_sft_trainer, sft_dataset  # noqa: E402
 
 RECORDS = [{"id": f"r{i}", "question": f"What is {i} + {i}?", "solution": f"{i} + {i} = {2 * i}\n#### {2 * i}",
             "answer": str(2 * i), "target": f"{i} + {i} = {2 * i}. \\boxed{{{2 * i}}}"} for i in range(8)]

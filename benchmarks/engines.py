@@ -17,24 +17,23 @@ import argparse
 import gc
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from rlrewrite.config import load_params  # noqa: E402
-from rlrewrite.generation import HFGenerator  # noqa: E402
+from rlrewrite.device import weights_dtype  # noqa: E402
+from rlrewrite.engines.adapters import load_rewriter  # noqa: E402
+from rlrewrite.engines.hf_engine import HFGenerator  # noqa: E402
+from rlrewrite.engines.vllm_engine import VLLMGenerator, merge_adapter  # noqa: E402
 from rlrewrite.jsonl import read_jsonl  # noqa: E402
-from rlrewrite.prompts import load_template  # noqa: E402
-from rlrewrite.rewriter_adapter import load_rewriter  # noqa: E402
-from rlrewrite.precision import weights_dtype  # noqa: E402
-from rlrewrite.prompts import rewrite_prompt  # noqa: E402
-from rlrewrite.vllm_engine import VLLMGenerator, merge_adapter  # noqa: E402
+from rlrewrite.prompts import (
+    load_template,  # noqa: E402
+    rewrite_prompt,  # noqa: E402
+)
 
 BASE, ADAPTER = Path("models/base"), Path("models/rewriter")
 

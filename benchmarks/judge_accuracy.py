@@ -1,4 +1,4 @@
-"""Can π0 tell a full correct rewrite from an answer-only or broken one? (README, "The gate")
+"""Can π0 tell a full correct rewrite from an answer-only or broken one? (docs/pipeline.md, "The gate keeps the reasoning")
 
 1. `--build`: rewrites sft questions with π0 and the rewrite prompt (greedy), keeps those that
    pass the answer check and state every intermediate result of the expert solution, and derives
@@ -25,17 +25,20 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from rlrewrite.answers import matches_gold, parse_gold  # noqa: E402
 from rlrewrite.config import load_params  # noqa: E402
-from rlrewrite.gate import (ANSWER_ONLY_MAX_WORDS, ReasoningRule,  # noqa: E402
-                            intermediate_results, numbers_in, word_count)
-from rlrewrite.generation import HFGenerator  # noqa: E402
+from rlrewrite.device import weights_dtype  # noqa: E402
+from rlrewrite.engines.hf_engine import HFGenerator  # noqa: E402
 from rlrewrite.jsonl import read_jsonl  # noqa: E402
-from rlrewrite.precision import weights_dtype  # noqa: E402
 from rlrewrite.prompts import load_template, rewrite_prompt  # noqa: E402
-from rlrewrite.scoring import BaseModelScorer  # noqa: E402
+from rlrewrite.reward.answers import matches_gold, parse_gold  # noqa: E402
+from rlrewrite.reward.gate import (  # noqa: E402
+    ANSWER_ONLY_MAX_WORDS,
+    ReasoningRule,
+    intermediate_results,
+    numbers_in,
+    word_count,
+)
+from rlrewrite.reward.scoring import BaseModelScorer  # noqa: E402
 
 LABELLED = Path("tests/data/judge_labelled.jsonl")
 MODEL_DIR = Path("models/base")
@@ -68,7 +71,8 @@ def build(params, n_questions: int) -> list[dict]:
     generate = HFGenerator(model, tokenizer, 16, params.rewrite.max_new_tokens, 0.0)
     outputs = generate([rewrite_prompt(template, r["question"], r["solution"]) for r in records])
     labelled = []
-    for record, text, cut in zip(records, outputs, generate.last_truncated):
+    for record, completion in zip(records, outputs):
+        text, cut = completion.text, completion.truncated
         steps = intermediate_results(record["solution"], record["question"], record["answer"])
         if cut or not steps or not matches_gold(text, parse_gold(record["answer"])):
             continue

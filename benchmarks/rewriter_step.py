@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from transformers import TrainerCallback  # noqa: E402
 
 from rlrewrite.config import load_params  # noqa: E402
 from rlrewrite.jsonl import read_jsonl  # noqa: E402
-from rlrewrite.rewriter_training import build_trainer  # noqa: E402
+from rlrewrite.train.grpo import build_trainer  # noqa: E402
 
 
 class Timer(TrainerCallback):

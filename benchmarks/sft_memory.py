@@ -19,14 +19,12 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
 import yaml  # noqa: E402
 from transformers import AutoTokenizer, TrainerCallback  # noqa: E402
 
 from rlrewrite.config import SFTParams, load_params  # noqa: E402
 from rlrewrite.jsonl import read_jsonl  # noqa: E402
-from rlrewrite.sft_training import build_sft_trainer, sft_dataset  # noqa: E402
+from rlrewrite.train.sft import build_sft_trainer, sft_dataset  # noqa: E402
 
 PAGE = resource.getpagesize()
 

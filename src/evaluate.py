@@ -12,13 +12,20 @@ from pathlib import Path
 
 import mlflow
 
-from rlrewrite.config import ParamsError, load_params
-from rlrewrite.evaluation import DOWNSTREAM_TASK, EvalError, compare, evaluate_model, general_tasks
+from rlrewrite.config import ParamsError
+from rlrewrite.device import dtype_name, precision_label
+from rlrewrite.engines.vllm_engine import EngineError
+from rlrewrite.evaluation.harness import (
+    DOWNSTREAM_TASK,
+    EvalError,
+    compare,
+    evaluate_model,
+    general_tasks,
+)
 from rlrewrite.jsonl import read_jsonl, write_json
-from rlrewrite.precision import use_bf16
 from rlrewrite.resources import log_usage, stage_usage
+from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import stage_run
-from rlrewrite.vllm_engine import EngineError
 
 BASE_DIR = Path("models/base")
 SFT_DIR = Path("models/sft")
@@ -29,7 +36,7 @@ POINT = Path("metrics/eval_point.json")
 
 
 def main() -> None:
-    params = load_params("params.yaml")
+    params = load_stage_params("evaluate")
     cfg = params.evaluate
     general = general_tasks(params.benchmarks, cfg)
     tasks = [DOWNSTREAM_TASK] + general
@@ -40,14 +47,14 @@ def main() -> None:
     method = read_jsonl(TRAIN_DATA)[0].get("method", "unknown")
     is_adapter = (SFT_DIR / "adapter_config.json").is_file()
 
-    with stage_run("evaluate", params.model_dump(include={"seed", "engine", "vllm", "evaluate", "benchmarks"})):
+    with stage_run("evaluate", params.logged()):
         mlflow.set_tags({"method": method, "seed": params.seed})
         tuned = evaluate_model(BASE_DIR if is_adapter else SFT_DIR, tasks, cfg, params.seed,
-                               "bfloat16" if use_bf16(cfg.precision) else "float32",
+                               dtype_name(cfg.precision),
                                adapter_dir=SFT_DIR if is_adapter else None,
                                engine=params.engine, vllm_cfg=params.vllm)
         result = compare(base, tuned, general)
-        usage = stage_usage("bf16" if use_bf16(cfg.precision) else "fp32")
+        usage = stage_usage(precision_label(cfg.precision))
         write_json(METRICS, {**result, **usage})
         log_usage(usage)
         write_json(POINT, [{"method": method, "gain": result["downstream"]["gain"],

@@ -9,13 +9,19 @@ from pathlib import Path
 
 import mlflow
 
-from rlrewrite.config import ParamsError, load_params
-from rlrewrite.evaluation import DOWNSTREAM_TASK, EvalError, evaluate_model, general_tasks
+from rlrewrite.config import ParamsError
+from rlrewrite.device import dtype_name, precision_label
+from rlrewrite.engines.vllm_engine import EngineError
+from rlrewrite.evaluation.harness import (
+    DOWNSTREAM_TASK,
+    EvalError,
+    evaluate_model,
+    general_tasks,
+)
 from rlrewrite.jsonl import write_json
-from rlrewrite.precision import use_bf16
 from rlrewrite.resources import log_usage, stage_usage
+from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import stage_run
-from rlrewrite.vllm_engine import EngineError
 
 MODEL_DIR = Path("models/base")
 RESULTS = Path("data/eval/base.json")
@@ -23,17 +29,17 @@ METRICS = Path("metrics/eval_base.json")
 
 
 def main() -> None:
-    params = load_params("params.yaml")
+    params = load_stage_params("evaluate-base")
     cfg = params.evaluate
     tasks = [DOWNSTREAM_TASK] + general_tasks(params.benchmarks, cfg)
-    with stage_run("evaluate-base", params.model_dump(include={"seed", "engine", "vllm", "evaluate", "benchmarks"})):
+    with stage_run("evaluate-base", params.logged()):
         scores = evaluate_model(MODEL_DIR, tasks, cfg, params.seed,
-                                "bfloat16" if use_bf16(cfg.precision) else "float32",
+                                dtype_name(cfg.precision),
                                 engine=params.engine, vllm_cfg=params.vllm)
         write_json(RESULTS, scores)
         summary = {task: round(s["score"], 4) for task, s in scores.items()}
         mlflow.log_metrics({f"base/{t}": v for t, v in summary.items()})
-        usage = stage_usage("bf16" if use_bf16(cfg.precision) else "fp32")
+        usage = stage_usage(precision_label(cfg.precision))
         summary.update(usage)
         write_json(METRICS, summary)
         log_usage(usage)

@@ -10,14 +10,15 @@ from pathlib import Path
 import mlflow
 from transformers import AutoTokenizer
 
-from rlrewrite.base_model import materialise_base_model
-from rlrewrite.config import ParamsError, load_params
-from rlrewrite.resources import log_usage, stage_usage
+from rlrewrite.config import ParamsError
+from rlrewrite.data.base_model import materialise_base_model
+from rlrewrite.data.quiz import build_items, load_task_definitions, read_pairs
+from rlrewrite.data.sources import open_source
+from rlrewrite.data.splits import draw_splits
+from rlrewrite.evaluation.quiz_tasks import write_quiz_tasks
 from rlrewrite.jsonl import DataError, write_json, write_jsonl
-from rlrewrite.lm_eval_tasks import write_quiz_tasks
-from rlrewrite.quiz import build_items, load_task_definitions, read_pairs
-from rlrewrite.sources import open_source
-from rlrewrite.splits import draw_splits
+from rlrewrite.resources import log_usage, stage_usage
+from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import stage_run
 
 MODEL_DIR = Path("models/base")
@@ -33,8 +34,8 @@ def mean_tokens(tokenizer, texts: list[str]) -> float:
 
 
 def main() -> None:
-    params = load_params("params.yaml")
-    with stage_run("prepare", params.model_dump(include={"seed", "model", "data", "benchmarks"})):
+    params = load_stage_params("prepare")
+    with stage_run("prepare", params.logged()):
         model_info = materialise_base_model(params.model.name, MODEL_DIR)
         tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
 

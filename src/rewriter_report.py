@@ -1,12 +1,14 @@
 """Did the rewriter keep the reasoning? One row per DVC experiment, from `dvc exp show --json`.
 
-    python src/rewriter_report.py --prefix gate- --out reports/rewriter_runs.md
+    python src/rewriter_report.py --prefix gate- --out reports/rewriter_runs.md --readme README.md
 
 For each finished experiment whose name starts with `--prefix`: seed, engine, the rewriter's
 gate pass rate and answer-only share (first → last fifth of its GRPO steps), and the `rewrite`
 stage's acceptance, answer-only share of the accepted rewrites, target length relative to the
 expert solutions and π0 NLL shift; then whether each meets the non-collapse criteria. Running or
-failed experiments are listed as such, never dropped.
+failed experiments are listed as such, never dropped. Experiments of every commit are read
+(`--all-commits`), so runs made before a code change stay in the table. With `--readme`, the
+table also replaces what lies between the `rewriter-runs` markers of that file.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ MIN_LENGTH_RATIO = 0.7
 
 def experiments(prefix: str, show_json: str | None) -> list[dict]:
     raw = (Path(show_json).read_text() if show_json else
-           subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"],
+           subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json", "--all-commits"],
                           capture_output=True, text=True, check=True).stdout)
     rows = []
     for baseline in json.loads(raw):
@@ -98,11 +100,24 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+README_START, README_END = "<!-- rewriter-runs:start -->", "<!-- rewriter-runs:end -->"
+
+
+def replace_between_markers(path: Path, table: str) -> None:
+    text = path.read_text()
+    if text.count(README_START) != 1 or text.count(README_END) != 1:
+        sys.exit(f"rewriter_report: {path} needs one {README_START} and one {README_END} line")
+    head, rest = text.split(README_START)
+    _, tail = rest.split(README_END)
+    path.write_text(f"{head}{README_START}\n{table}{README_END}{tail}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prefix", default="", help="experiment names to include")
     parser.add_argument("--out", default="reports/rewriter_runs.md")
     parser.add_argument("--show-json", help="a saved `dvc exp show --json` instead of running it")
+    parser.add_argument("--readme", help="also put the table between this file's markers")
     args = parser.parse_args()
     rows = [summarise(r) for r in experiments(args.prefix, args.show_json)]
     if not rows:
@@ -111,6 +126,8 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(markdown(rows))
     out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+    if args.readme:
+        replace_between_markers(Path(args.readme), markdown(rows))
     print(out.read_text())
 
 

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import mlflow
 
-from rlrewrite.checkpoints import fingerprint, prepare_checkpoint_dir
-from rlrewrite.config import ParamsError, load_params
-from rlrewrite.precision import use_bf16
-from rlrewrite.resources import log_usage, stage_usage
+from rlrewrite.config import ParamsError
+from rlrewrite.device import precision_label
 from rlrewrite.jsonl import DataError, read_jsonl, write_json
-from rlrewrite.sft_training import build_sft_trainer, sft_dataset
+from rlrewrite.resources import log_usage, stage_usage
+from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import stage_run
+from rlrewrite.train.checkpoints import fingerprint, prepare_checkpoint_dir
+from rlrewrite.train.sft import build_sft_trainer, sft_dataset
 
 MODEL_DIR = Path("models/base")
 TRAIN_DATA = Path("data/rewritten/train.jsonl")
@@ -29,7 +30,7 @@ METRICS = Path("metrics/sft.json")
 
 
 def main() -> None:
-    params = load_params("params.yaml")
+    params = load_stage_params("sft")
     cfg = params.sft
     records = read_jsonl(TRAIN_DATA)
     try:
@@ -40,7 +41,7 @@ def main() -> None:
     key = fingerprint(params.seed, cfg.model_dump(), records, (MODEL_DIR / "config.json").read_text())
     resume = prepare_checkpoint_dir(CHECKPOINTS, key)
 
-    with stage_run("sft", params.model_dump(include={"seed", "sft"})):
+    with stage_run("sft", params.logged()):
         mlflow.set_tags({"method": ",".join(methods), "seed": params.seed, "sft_mode": cfg.mode})
         trainer = build_sft_trainer(cfg, params.seed, MODEL_DIR, dataset, CHECKPOINTS, ["mlflow"])
         started = time.perf_counter()
@@ -60,7 +61,7 @@ def main() -> None:
             "train_seconds": round(wall, 1),
         }
         mlflow.log_metrics({f"summary/{k}": v for k, v in metrics.items()})
-        usage = stage_usage("bf16" if use_bf16(cfg.precision) else "fp32")
+        usage = stage_usage(precision_label(cfg.precision))
         metrics.update(usage)
         write_json(METRICS, metrics)
         log_usage(usage)

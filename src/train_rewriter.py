@@ -18,14 +18,15 @@ import mlflow
 import numpy as np
 from transformers import TrainerCallback
 
-from rlrewrite.checkpoints import fingerprint, prepare_checkpoint_dir
-from rlrewrite.config import ParamsError, load_params
-from rlrewrite.precision import use_bf16
-from rlrewrite.resources import log_usage, stage_usage
+from rlrewrite.config import ParamsError
+from rlrewrite.device import precision_label
+from rlrewrite.engines.adapters import save_rewriter
 from rlrewrite.jsonl import DataError, read_jsonl, write_json
-from rlrewrite.rewriter_adapter import save_rewriter
-from rlrewrite.rewriter_training import build_trainer
+from rlrewrite.resources import log_usage, stage_usage
+from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import stage_run
+from rlrewrite.train.checkpoints import fingerprint, prepare_checkpoint_dir
+from rlrewrite.train.grpo import build_trainer
 
 MODEL_DIR = Path("models/base")
 RL_DATA = Path("data/prepared/rl.jsonl")
@@ -102,7 +103,7 @@ def summarise(rows: list[dict], skipped: int) -> dict:
 
 
 def main() -> None:
-    params = load_params("params.yaml")
+    params = load_stage_params("rollout-and-train-rewriter")
     cfg = params.rewriter
     records = read_jsonl(RL_DATA)
     logging.getLogger("trl.trainer.grpo_trainer").addFilter(LeftOutRollouts())
@@ -110,8 +111,7 @@ def main() -> None:
                       Path(cfg.prompt_file).read_text(), (MODEL_DIR / "config.json").read_text())
     resume = prepare_checkpoint_dir(CHECKPOINTS, key)
 
-    with stage_run("rollout-and-train-rewriter",
-                   params.model_dump(include={"seed", "engine", "rewriter"})) as run:
+    with stage_run("rollout-and-train-rewriter", params.logged()) as run:
         def log_samples(step: int, table: dict) -> None:
             mlflow.log_table(table, artifact_file=f"rewriter_samples/step_{step:05d}.json",
                              run_id=run.info.run_id)
@@ -133,7 +133,7 @@ def main() -> None:
             writer.writeheader()
             writer.writerows(rows)
         summary = summarise(rows, skipped)
-        usage = stage_usage("bf16" if use_bf16(cfg.precision) else "fp32")
+        usage = stage_usage(precision_label(cfg.precision))
         write_json(METRICS, {**summary, **usage})
         log_usage(usage)
         mlflow.log_metrics({f"summary/{k}": v for k, v in summary.items() if v is not None})

@@ -19,8 +19,8 @@ def real_tokenizer():
 
     if os.environ.get("RLREWRITE_TEST_TOKENIZER"):
         return AutoTokenizer.from_pretrained(os.environ["RLREWRITE_TEST_TOKENIZER"])
-    from rlrewrite.base_model import embedded_gguf
     from rlrewrite.config import EMBEDDED_MODEL
+    from rlrewrite.data.base_model import embedded_gguf
 
     folder, filename = embedded_gguf(EMBEDDED_MODEL)
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)

@@ -1,6 +1,11 @@
 import pytest
 
-from rlrewrite.answers import extract_final_answer, last_boxed, matches_gold, parse_gold
+from rlrewrite.reward.answers import (
+    extract_final_answer,
+    last_boxed,
+    matches_gold,
+    parse_gold,
+)
 
 
 @pytest.mark.parametrize("solution, expected", [
@@ -34,7 +39,7 @@ def test_matches_gold_is_math_equivalence(candidate, gold, ok):
 
 
 def test_gold_is_parseable():
-    from rlrewrite.answers import gold_is_parseable
+    from rlrewrite.reward.answers import gold_is_parseable
 
     assert gold_is_parseable("42") and gold_is_parseable("\\frac{1}{2}")
     assert not gold_is_parseable("\\frac{") and not gold_is_parseable("")

@@ -1,15 +1,15 @@
 import pytest
 import torch
 
-from rlrewrite.base_model import materialise_base_model
 from rlrewrite.config import EMBEDDED_MODEL
+from rlrewrite.data.base_model import materialise_base_model
 
 
 @pytest.mark.slow
 def test_embedded_conversion_round_trip(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rlrewrite.base_model import embedded_gguf
+    from rlrewrite.data.base_model import embedded_gguf
 
     info = materialise_base_model(EMBEDDED_MODEL, tmp_path)
     assert info["parameters"] > 100_000_000

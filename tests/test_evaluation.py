@@ -1,13 +1,19 @@
 """lm-eval on the tiny model: the downstream math task, the quiz tasks, comparison and flips."""
 
 import pytest
+from test_config import REPO
 
 from rlrewrite.config import load_params
-from rlrewrite.evaluation import (DOWNSTREAM_TASK, EvalError, compare, evaluate_model, flips,
-                                  general_tasks)
+from rlrewrite.evaluation.harness import (
+    DOWNSTREAM_TASK,
+    EvalError,
+    compare,
+    evaluate_model,
+    flips,
+    general_tasks,
+)
+from rlrewrite.evaluation.quiz_tasks import write_quiz_tasks
 from rlrewrite.jsonl import write_jsonl
-from rlrewrite.lm_eval_tasks import write_quiz_tasks
-from test_config import REPO
 
 TEST = [{"id": f"t{i}", "question": f"What is {i} + {i}?", "solution": f"#### {2 * i}",
          "answer": str(2 * i)} for i in range(3)]
@@ -62,7 +68,7 @@ def test_unknown_task_and_missing_model(workdir, tiny_model_dir):
 def test_math_equivalence_hook():
     import importlib.util
 
-    from rlrewrite.evaluation import TASK_DIR
+    from rlrewrite.evaluation.harness import TASK_DIR
 
     spec = importlib.util.spec_from_file_location("m", TASK_DIR / "math_equivalence.py")
     module = importlib.util.module_from_spec(spec)

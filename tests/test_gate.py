@@ -6,10 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from rlrewrite.gate import (Gate, ReasoningRule, intermediate_results, is_answer_only,
-                            numbers_in)
 from rlrewrite.jsonl import read_jsonl
-from rlrewrite.scoring import BaseModelScorer
+from rlrewrite.reward.gate import (
+    Gate,
+    ReasoningRule,
+    intermediate_results,
+    is_answer_only,
+    numbers_in,
+)
+from rlrewrite.reward.scoring import BaseModelScorer
 
 LABELLED = Path(__file__).parent / "data" / "judge_labelled.jsonl"
 SOLUTION = ("The landscaper works 7 days/week * 4 weeks/month = 28 days/month\n"

@@ -7,8 +7,13 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rlrewrite.generation import HFGenerator
-from rlrewrite.rewriter_adapter import FINGERPRINT_FILE, AdapterError, load_rewriter, save_rewriter
+from rlrewrite.engines.adapters import (
+    FINGERPRINT_FILE,
+    AdapterError,
+    load_rewriter,
+    save_rewriter,
+)
+from rlrewrite.engines.hf_engine import HFGenerator
 
 CONVERSATIONS = [[{"role": "user", "content": text}] for text in
                  ["Hi", "What is the capital of France? Answer in one word.", "2+2=?"]]
@@ -22,7 +27,7 @@ def test_greedy_batched_generation_matches_one_at_a_time(tiny_model_dir):
     alone = [HFGenerator(model, tokenizer, 1, 6, 0.0)([c])[0] for c in CONVERSATIONS]
     assert together == alone
     assert batched.stats.sequences == 3 and batched.stats.new_tokens > 0
-    assert len(batched.last_truncated) == 3
+    assert all(c.truncated for c in together)  # 6 new tokens: none of them ends its turn
 
 
 def _adapter(tmp_path, tiny_model_dir, base_dir):
@@ -65,3 +70,18 @@ def test_adapter_of_another_architecture_is_a_clear_error(tmp_path, tiny_model_d
 def test_missing_adapter(tmp_path, tiny_model_dir):
     with pytest.raises(AdapterError, match="no LoRA adapter"):
         load_rewriter(None, tmp_path / "absent", tiny_model_dir)
+
+
+def test_engine_factory_builds_the_hf_generator_and_refuses_unknown_engines(tiny_model_dir):
+    from rlrewrite.engines.factory import make_generator
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    settings = dict(model=model, tokenizer=tokenizer, base_dir=tiny_model_dir, adapter_dir=None,
+                    batch_size=2, max_new_tokens=4, temperature=1.0, seed=3, dtype=torch.float32)
+    first = make_generator("hf", **settings)(CONVERSATIONS)
+    again = make_generator("hf", **settings)(CONVERSATIONS)
+    assert first == again  # the factory seeds sampling from the stage's seed
+    assert len(first) == 3 and all(c.truncated for c in first)
+    with pytest.raises(ValueError, match="unknown engine 'tpu'"):
+        make_generator("tpu", **settings)

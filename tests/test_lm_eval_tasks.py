@@ -1,7 +1,6 @@
-import os
 
+from rlrewrite.evaluation.quiz_tasks import write_quiz_tasks
 from rlrewrite.jsonl import write_jsonl
-from rlrewrite.lm_eval_tasks import write_quiz_tasks
 
 ITEMS = [{"id": f"t-{i}", "question": f"Capital of X{i}?", "choices": ["a", "b", "c", "d"],
           "gold": i % 4, "answer": "abcd"[i % 4]} for i in range(6)]

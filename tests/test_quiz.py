@@ -2,9 +2,16 @@ from pathlib import Path
 
 import pytest
 
+from rlrewrite.data.quiz import (
+    QuizTask,
+    accepted_forms,
+    build_items,
+    canonical,
+    load_task_definitions,
+    read_pairs,
+    split_fields,
+)
 from rlrewrite.jsonl import DataError
-from rlrewrite.quiz import (QuizTask, accepted_forms, build_items, canonical,
-                            load_task_definitions, read_pairs, split_fields)
 
 REPO = Path(__file__).resolve().parents[1]
 QUIZ = REPO / "data" / "bsd-quiz"

@@ -5,9 +5,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rlrewrite.gate import Gate, ReasoningRule
-from rlrewrite.reward_function import RewriteReward
-from rlrewrite.scoring import BaseModelScorer
+from rlrewrite.reward.gate import Gate, ReasoningRule
+from rlrewrite.reward.grpo_reward import RewriteReward
+from rlrewrite.reward.scoring import BaseModelScorer
 
 
 class RecordingScorer(BaseModelScorer):

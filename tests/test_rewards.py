@@ -5,8 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from rlrewrite.rewards import (alignment_rewards, combine, diversity_rewards,
-                               mean_pairwise_distance, split_groups)
+from rlrewrite.reward.group_rewards import (
+    alignment_rewards,
+    combine,
+    diversity_rewards,
+    mean_pairwise_distance,
+    split_groups,
+)
 
 E1, E2 = np.array([1.0, 0.0]), np.array([0.0, 1.0])
 

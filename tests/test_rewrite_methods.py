@@ -2,8 +2,9 @@
 
 import pytest
 
-from rlrewrite.dataset_metrics import distinct_n, self_bleu
-from rlrewrite.rewrite_methods import METHODS, rewrite_records
+from rlrewrite.engines.completion import Completion
+from rlrewrite.rewrite.methods import METHODS, rewrite_records
+from rlrewrite.rewrite.metrics import distinct_n, self_bleu
 
 RECORDS = [{"id": f"q{i}", "question": f"What is {i}+{i}?", "solution": f"#### {2 * i}",
             "answer": str(2 * i)} for i in range(6)]
@@ -24,12 +25,12 @@ class ScriptedModel:
             content = conversation[0]["content"]
             n = int(content.split("What is ")[1].split("+")[0])
             good = (n % 3 == 0) if content.startswith("Rewrite") else (n % 2 == 0)
-            outputs.append(f"so \\boxed{{{2 * n if good else -1}}}")
+            outputs.append(Completion(f"so \\boxed{{{2 * n if good else -1}}}", False))
         return outputs
 
 
 def verify(batch, outputs):
-    return [f"\\boxed{{{r['answer']}}}" in o for r, o in zip(batch, outputs)]
+    return [f"\\boxed{{{r['answer']}}}" in o.text for r, o in zip(batch, outputs)]
 
 
 @pytest.mark.parametrize("method", METHODS)

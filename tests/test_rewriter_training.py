@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from rlrewrite.config import load_params
-from rlrewrite.checkpoints import prepare_checkpoint_dir
 from rlrewrite.prompts import rewrite_prompt
-from rlrewrite.rewriter_training import build_rl_dataset, build_trainer
+from rlrewrite.train.checkpoints import prepare_checkpoint_dir
+from rlrewrite.train.grpo import build_rl_dataset, build_trainer
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDS = [{"id": f"r{i}", "question": f"What is {i} + {i}?", "solution": f"{i} + {i} = {2 * i}\n#### {2 * i}",

@@ -2,11 +2,11 @@
 
 import pytest
 import torch
+from test_config import REPO
 from transformers import AutoModelForCausalLM
 
 from rlrewrite.config import load_params
-from rlrewrite.sft_training import build_sft_trainer, sft_dataset
-from test_config import REPO
+from rlrewrite.train.sft import build_sft_trainer, sft_dataset
 
 RECORDS = [{"id": f"r{i}", "question": f"What is {i} + {i}?", "target": f"{i} + {i} = {2 * i}. \\boxed{{{2 * i}}}"}
            for i in range(6)]
@@ -63,12 +63,15 @@ def test_training_runs_and_saves(tmp_path, tiny_model_dir, mode):
 
 
 def test_cpu_training_scores_in_small_tiles_with_the_same_loss(tmp_path, tiny_model_dir):
-    import trl.trainer.utils as trl_utils
-
-    from rlrewrite.cpu_memory import CPU_LOGPROB_TILE, ReturnFreedHeap, use_small_logprob_tiles
+    from rlrewrite.compat import trl_logprob_tile
+    from rlrewrite.train.memory import (
+        CPU_LOGPROB_TILE,
+        ReturnFreedHeap,
+        use_small_logprob_tiles,
+    )
 
     trainer = build_sft_trainer(cfg(), 0, tiny_model_dir, sft_dataset(RECORDS, "t"), tmp_path, [])
-    assert trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE == CPU_LOGPROB_TILE
+    assert trl_logprob_tile() == CPU_LOGPROB_TILE
     assert any(isinstance(c, ReturnFreedHeap) and c.trim is not None
                for c in trainer.callback_handler.callbacks)  # glibc on Linux
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])

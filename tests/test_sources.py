@@ -3,8 +3,8 @@ import json
 import pytest
 
 from rlrewrite.config import DataParams
+from rlrewrite.data.sources import open_source
 from rlrewrite.jsonl import DataError
-from rlrewrite.sources import open_source
 
 
 def _data(**overrides) -> DataParams:

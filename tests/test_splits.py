@@ -1,8 +1,8 @@
 import pytest
 
 from rlrewrite.config import SplitSizes
+from rlrewrite.data.splits import draw_splits, normalise_question
 from rlrewrite.jsonl import DataError
-from rlrewrite.splits import draw_splits, normalise_question
 
 
 def _records(questions):

@@ -36,3 +36,65 @@ def test_stage_run_tags_and_flat_params(tmp_path, monkeypatch):
     assert stored.data.params == {"seed": "1", "data.sizes.sft": "4", "data.config": "null"}
     assert (tmp_path / "mlflow.db").exists() and not (workdir / "mlflow.db").exists()
     assert (tmp_path / "mlartifacts").is_dir() and not (workdir / "mlruns").exists()
+
+
+def _store(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+
+
+def test_a_failing_stage_ends_failed_and_an_interrupted_one_killed(tmp_path, monkeypatch):
+    import pytest
+
+    _store(tmp_path, monkeypatch)
+    ids = {}
+    for name, error in (("boom", ValueError), ("stop", KeyboardInterrupt)):
+        with pytest.raises(error):
+            with tracking.stage_run(name, {}) as run:
+                ids[name] = run.info.run_id
+                raise error("x")
+    assert mlflow.get_run(ids["boom"]).info.status == "FAILED"
+    assert mlflow.get_run(ids["stop"]).info.status == "KILLED"
+
+
+def test_sigterm_ends_the_run_killed(tmp_path):
+    """A real SIGTERM to a real stage process."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "stage.py"
+    script.write_text(
+        "import time\nfrom rlrewrite import tracking\n"
+        "with tracking.stage_run('sleepy', {}) as run:\n"
+        "    print(run.info.run_id, flush=True)\n"
+        "    time.sleep(60)\n")
+    env = {**os.environ, "DVC_ROOT": str(tmp_path)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    child = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=env,
+                             stdout=subprocess.PIPE, text=True)
+    run_id = child.stdout.readline().strip()
+    time.sleep(0.5)
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=60) != 0
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert mlflow.get_run(run_id).info.status == "KILLED"
+
+
+def test_a_run_orphaned_by_sigkill_is_closed_when_the_stage_next_starts(tmp_path, monkeypatch):
+    import socket
+
+    _store(tmp_path, monkeypatch)
+    with tracking.stage_run("sft", {}) as first:
+        pass
+    client = mlflow.MlflowClient()
+    orphan = client.create_run(first.info.experiment_id,
+                               tags={"stage": "sft", "host": socket.gethostname(),
+                                     "pid": "999999999"}).info.run_id  # no such process
+    assert client.get_run(orphan).info.status == "RUNNING"
+    with tracking.stage_run("sft", {}):
+        pass
+    assert client.get_run(orphan).info.status == "KILLED"

@@ -10,7 +10,8 @@ import resource
 import time
 
 import psutil
-import torch
+
+from rlrewrite.device import device_name
 
 
 def stage_usage(precision: str | None = None) -> dict:
@@ -21,15 +22,20 @@ def stage_usage(precision: str | None = None) -> dict:
                    resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     usage = {"time_s": round(time.time() - psutil.Process().create_time(), 1),
              "peak_rss_gib": round(peak_kib / 2**20, 2),
-             "device": "cuda" if torch.cuda.is_available() else "cpu"}
+             "device": device_name()}
     if precision is not None:
         usage["precision"] = precision
     return usage
 
 
 def log_usage(usage: dict) -> None:
-    """Numbers as MLflow metrics, device and precision as tags (of the active run)."""
+    """Numbers as MLflow metrics, device and precision as tags (of the active run), and one log
+    line, so a reader of the stage's output sees what it ran on."""
     import mlflow
 
     mlflow.log_metrics({f"stage/{k}": v for k, v in usage.items() if isinstance(v, (int, float))})
     mlflow.set_tags({k: v for k, v in usage.items() if isinstance(v, str)})
+    run = mlflow.active_run()
+    stage = run.info.run_name if run is not None else "stage"
+    print(f"{stage}: {usage['time_s']:.0f} s, peak RSS {usage['peak_rss_gib']:.2f} GiB, "
+          f"{usage['device']}" + (f", {usage['precision']}" if "precision" in usage else ""))

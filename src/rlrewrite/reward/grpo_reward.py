@@ -8,7 +8,7 @@ terms on the feasible ones only, in one batch each, and combines per group (`rew
 A truncated rollout (no end-of-turn token) fails the gate (`truncated: fail`, the default), or
 gets no reward signal at all (`truncated: skip`): the adapter returns None for it, which TRL
 leaves out of the group's mean and std and gives a zero advantage. Measured on the embedded
-default, `skip` lets rollouts grow until most are cut off (README, "The gate").
+default, `skip` lets rollouts grow until most are cut off (docs/pipeline.md, "The gate keeps the reasoning").
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .gate import Gate, is_answer_only, word_count
-from .rewards import combine, split_groups
+from rlrewrite.reward.gate import Gate, is_answer_only, word_count
+from rlrewrite.reward.group_rewards import combine, split_groups
 
 
 def completion_text(completion) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from .answers import extract_final_answer
-from .config import DataParams
-from .jsonl import DataError, iter_jsonl
+from rlrewrite.config import DataParams
+from rlrewrite.jsonl import DataError, iter_jsonl
+from rlrewrite.reward.answers import extract_final_answer
 
 # reasoning-gym datasets are procedural: items are generated lazily per index, so a large
 # nominal size costs nothing and lets the splitter replace dropped collisions.

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from datasets import Dataset
 
-from .answers import gold_is_parseable
-from .cpu_memory import ReturnFreedHeap, use_small_logprob_tiles
-from .config import Params, RewriterParams, VLLMParams
-from .gate import build_gate, build_scorer
-from .precision import use_bf16, weights_dtype
-from .prompts import load_template, rewrite_prompt
-from .reward_function import RewriteReward
-from .scoring import MiniLMEmbedder
-
+from rlrewrite.config import Params, RewriterParams, VLLMParams
+from rlrewrite.device import device_name, on_gpu, use_bf16, weights_dtype
+from rlrewrite.prompts import load_template, rewrite_prompt
+from rlrewrite.reward.answers import gold_is_parseable
+from rlrewrite.reward.gate import build_gate, build_scorer
+from rlrewrite.reward.grpo_reward import RewriteReward
+from rlrewrite.reward.scoring import MiniLMEmbedder
+from rlrewrite.train.memory import ReturnFreedHeap, use_small_logprob_tiles
 
 ROLLOUT_MAX_MODEL_LEN = 2048  # prompt tokens the colocated vLLM engine accepts
 
@@ -39,10 +37,14 @@ def build_rl_dataset(records: list[dict], template: str) -> tuple[Dataset, int]:
 def rollout_args(engine: str, vllm_cfg: VLLMParams | None, cfg: RewriterParams,
                  model_dir: Path | None) -> dict:
     """GRPOConfig fields for the rollout engine: TRL's own generate, vLLM colocated in the
-    training process (one device), or a `trl vllm-serve` server (multi-GPU; README)."""
+    training process (one device), or a `trl vllm-serve` server (multi-GPU; docs/engines.md)."""
     if engine == "hf":
         return {}
-    from .vllm_engine import configure_environment, context_length, vllm_distribution
+    from rlrewrite.engines.vllm_engine import (
+        configure_environment,
+        context_length,
+        vllm_distribution,
+    )
 
     vllm_distribution()
     configure_environment(vllm_cfg)
@@ -78,7 +80,7 @@ def grpo_config(cfg: RewriterParams, seed: int, output_dir: Path, report_to: lis
         loss_type=cfg.loss_type,
         max_completion_length=cfg.max_completion_length,
         bf16=bf16,
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=not on_gpu(),
         logging_steps=1,
         save_strategy="steps",
         save_steps=cfg.save_steps,
@@ -114,7 +116,7 @@ def build_trainer(params: Params, model_dir: Path, records: list[dict], output_d
     embedder = None
     if cfg.lambda_div > 0:
         embedder = scorer if cfg.embedder == "policy" else MiniLMEmbedder(
-            "cuda" if torch.cuda.is_available() else "cpu")
+            device_name())
     end_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
     reward = RewriteReward(build_gate(cfg, scorer), scorer, embedder, cfg.num_generations,
                            cfg.lambda_dist, cfg.lambda_div, end_ids, cfg.truncated, on_samples,
@@ -122,14 +124,14 @@ def build_trainer(params: Params, model_dir: Path, records: list[dict], output_d
     args = grpo_config(cfg, params.seed, output_dir, report_to, params.engine, params.vllm,
                        model_dir)
     callbacks = list(callbacks)
-    if not torch.cuda.is_available():  # issue 13: 88.5 -> 68 s/step, 6.5 -> 5.2 GiB peak
+    if not on_gpu():  # issue 13: 88.5 -> 68 s/step, 6.5 -> 5.2 GiB peak
         use_small_logprob_tiles()
         callbacks.append(ReturnFreedHeap())
     trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=args,
                           train_dataset=dataset, processing_class=tokenizer,
                           peft_config=lora_config(cfg), callbacks=callbacks)
-    if params.engine == "vllm" and args.vllm_mode == "colocate" and not torch.cuda.is_available():
-        from .vllm_engine import sync_weights_by_reload
+    if params.engine == "vllm" and args.vllm_mode == "colocate" and not on_gpu():
+        from rlrewrite.compat import sync_weights_by_reload
 
         sync_weights_by_reload(trainer.vllm_generation)
     # π0 = the trained model with its adapter disabled: the scorer shares the policy's weights

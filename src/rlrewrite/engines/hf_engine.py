@@ -6,25 +6,12 @@ little padding). The GRPO rollouts go through TRL's own generation with the same
 
 from __future__ import annotations
 
-import logging
 import time
-from dataclasses import dataclass
 
 import torch
 from tqdm import tqdm
 
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class GenerationStats:
-    sequences: int = 0
-    new_tokens: int = 0
-    seconds: float = 0.0
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.new_tokens / self.seconds if self.seconds else 0.0
+from rlrewrite.engines.completion import Completion, GenerationStats
 
 
 class HFGenerator:
@@ -37,9 +24,9 @@ class HFGenerator:
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
         self.stats = GenerationStats()
-        self.last_truncated: list[bool] = []  # per output of the latest call: hit max_new_tokens
 
-    def __call__(self, conversations: list[list[dict]], desc: str = "generate") -> list[str]:
+    def __call__(self, conversations: list[list[dict]],
+                 desc: str = "generate") -> list[Completion]:
         texts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
                  for c in conversations]
         encoded = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
@@ -76,5 +63,4 @@ class HFGenerator:
                 self.stats.sequences += len(batch)
                 bar.update(len(batch))
                 bar.set_postfix(tok_s=f"{self.stats.tokens_per_second:.0f}")
-        self.last_truncated = truncated
-        return outputs
+        return [Completion(text, cut) for text, cut in zip(outputs, truncated)]

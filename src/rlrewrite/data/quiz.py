@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from .jsonl import DataError
+from rlrewrite.jsonl import DataError
 
 # AST: an Alt is a list of Seqs; a Seq is a list of items: str, ("opt", Alt) or ("req", Alt).
 _CLOSERS = {"{": "}", "[": "]"}

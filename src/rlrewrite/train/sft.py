@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 
-from .config import SFTParams
-from .cpu_memory import ReturnFreedHeap, use_small_logprob_tiles
-from .prompts import user_turn
-from .precision import use_bf16
+from rlrewrite.config import SFTParams
+from rlrewrite.device import on_gpu, use_bf16
+from rlrewrite.prompts import user_turn
+from rlrewrite.train.memory import ReturnFreedHeap, use_small_logprob_tiles
 
 
 def sft_dataset(records: list[dict], source: str) -> Dataset:
@@ -37,7 +37,7 @@ def build_sft_trainer(cfg: SFTParams, seed: int, model_dir: Path, dataset: Datas
     from trl import SFTConfig, SFTTrainer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    on_cpu = not torch.cuda.is_available()
+    on_cpu = not on_gpu()
     callbacks = list(callbacks)
     if on_cpu:
         use_small_logprob_tiles()

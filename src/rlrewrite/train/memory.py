@@ -12,21 +12,16 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import warnings
 
 from transformers import TrainerCallback
+
+from rlrewrite.compat import set_trl_logprob_tile
 
 CPU_LOGPROB_TILE = 512
 
 
 def use_small_logprob_tiles(tile: int = CPU_LOGPROB_TILE) -> None:
-    import trl.trainer.utils as trl_utils
-
-    if not hasattr(trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE"):
-        warnings.warn("trl.trainer.utils._CHUNKED_LOGPROB_CHUNK_SIZE is gone in this TRL version: "
-                      "CPU training keeps TRL's tile size and needs more memory", stacklevel=2)
-        return
-    trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE = tile
+    set_trl_logprob_tile(tile)
 
 
 class ReturnFreedHeap(TrainerCallback):

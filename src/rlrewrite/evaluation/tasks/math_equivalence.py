@@ -1,6 +1,6 @@
 """lm-eval hook for `downstream_math`: math-verify equivalence of the generated final answer."""
 
-from rlrewrite.answers import matches_gold, parse_gold
+from rlrewrite.reward.answers import matches_gold, parse_gold
 
 
 def process_results(doc: dict, results: list[str]) -> dict:

@@ -12,7 +12,7 @@ from contextlib import contextmanager, nullcontext
 import numpy as np
 import torch
 
-from .prompts import fill, user_turn
+from rlrewrite.prompts import fill, user_turn
 
 DEFAULT_QA_PREFIX = "Problem:\n{question}\n\nAnswer:\n"
 # surface forms of the judge's verdicts, bare and after a space (a plain-text prompt ends "Decision:")

@@ -1,4 +1,4 @@
-"""The gate r_task: which rewrites count as correct (docs/method.md and README, "The gate keeps the reasoning").
+"""The gate r_task: which rewrites count as correct (docs/pipeline.md, "The gate keeps the reasoning").
 
 One gate serves the GRPO reward and the rewrite stage's verify step, so the rewriter is trained
 on exactly the check its rewrites must later pass. A rewrite passes when
@@ -21,10 +21,10 @@ from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
-from .answers import matches_gold, parse_gold
-from .config import RewriterParams
-from .prompts import load_template
-from .scoring import BaseModelScorer
+from rlrewrite.config import RewriterParams
+from rlrewrite.prompts import load_template
+from rlrewrite.reward.answers import matches_gold, parse_gold
+from rlrewrite.reward.scoring import BaseModelScorer
 
 ANSWER_ONLY_MAX_WORDS = 15  # a rewrite under this many words is answer-only whatever it states
 

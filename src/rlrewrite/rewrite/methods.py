@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .prompts import rewrite_prompt, user_turn
+from rlrewrite.engines.completion import Completion
+from rlrewrite.prompts import rewrite_prompt, user_turn
 
 METHODS = ("original", "prompt", "self", "rl")
 
-Generate = Callable[[list[list[dict]], str], list[str]]
-Verify = Callable[[list[dict], list[str]], list[bool]]
+Generate = Callable[[list[list[dict]], str], list[Completion]]
+Verify = Callable[[list[dict], list[Completion]], list[bool]]
 
 
 def _result(record: dict, method: str, target: str, rewritten: bool, attempts: int) -> dict:
@@ -39,9 +40,9 @@ def _try_until_verified(records: list[dict], pending: list[int], make_prompt, ge
         still = []
         for i, output, ok in zip(pending, outputs, verdicts):
             attempts[i] += 1
-            last[i] = output
+            last[i] = output.text
             if ok:
-                accepted[i] = output
+                accepted[i] = output.text
             else:
                 still.append(i)
         pending = still
@@ -73,3 +74,14 @@ def rewrite_records(records: list[dict], method: str, rewrite_template: str | No
     out = [_result(r, method, accepted.get(i, r["solution"]), i in accepted, attempts[i])
            for i, r in enumerate(records)]
     return out, last
+
+
+def gate_verifier(gate) -> Verify:
+    """The verify step: the reward's gate (reward/gate.py) over a batch of completions."""
+    def verify(batch: list[dict], completions: list[Completion]) -> list[bool]:
+        checks = gate([c.text for c in completions], [r["question"] for r in batch],
+                      [r["answer"] for r in batch], [r["solution"] for r in batch],
+                      [c.truncated for c in completions])
+        return [bool(p) for p in checks.passed]
+
+    return verify

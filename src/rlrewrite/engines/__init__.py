@@ -1,0 +1,1 @@
+"""Who generates: the hf and vllm generators, the rewriter LoRA adapter, the engine factory."""

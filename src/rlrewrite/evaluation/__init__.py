@@ -1,0 +1,1 @@
+"""Scoring with lm-evaluation-harness: backends, the quiz task writer, task YAMLs (tasks/)."""

@@ -1,0 +1,1 @@
+"""The rewriter's reward: answer checking, the gate, π0 scoring, group rewards, the GRPO adapter."""

@@ -1,0 +1,1 @@
+"""Training: the GRPO rewriter trainer, the SFT trainer, CPU memory helpers, checkpoints."""
