@@ -42,8 +42,12 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 repro: setup $(VLLM_SETUP)
 	$(BIN)/dvc repro
 
-test: setup setup-vllm
-	$(BIN)/pytest -q
+# Two pytest-xdist workers: most of a test's time is single-threaded (imports, engine start-up,
+# DVC), so two share two cores well; slow tests are scheduled first (tests/conftest.py).
+TEST_WORKERS ?= 2
+
+test: setup $(VLLM_SETUP)
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 test-quick: setup
-	$(BIN)/pytest -q -m "not slow and not vllm"
+	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not slow and not vllm"

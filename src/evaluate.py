@@ -54,7 +54,7 @@ def main() -> None:
                                adapter_dir=SFT_DIR if is_adapter else None,
                                engine=params.engine, vllm_cfg=params.vllm)
         result = compare(base, tuned, general)
-        usage = stage_usage(precision_label(cfg.precision))
+        usage = stage_usage(precision_label(cfg.precision), params.engine)
         write_json(METRICS, {**result, **usage})
         log_usage(usage)
         write_json(POINT, [{"method": method, "gain": result["downstream"]["gain"],

@@ -39,7 +39,7 @@ def main() -> None:
         write_json(RESULTS, scores)
         summary = {task: round(s["score"], 4) for task, s in scores.items()}
         mlflow.log_metrics({f"base/{t}": v for t, v in summary.items()})
-        usage = stage_usage(precision_label(cfg.precision))
+        usage = stage_usage(precision_label(cfg.precision), params.engine)
         summary.update(usage)
         write_json(METRICS, summary)
         log_usage(usage)

@@ -93,8 +93,13 @@ def main() -> None:
         write_jsonl(OUTPUT, out)
 
         metrics = target_metrics(out, scorer, MiniLMEmbedder(), tokenizer, params.seed)
+        if generator is not None:
+            metrics.update(generated_tokens=generator.stats.new_tokens,
+                           generation_s=round(generator.stats.seconds, 1),
+                           generation_tokens_per_second=round(generator.stats.tokens_per_second, 1))
         mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None})
-        usage = stage_usage(precision_label(cfg.precision))
+        usage = stage_usage(precision_label(cfg.precision),
+                            params.engine if generator is not None else None)
         write_json(METRICS, {**metrics, **usage})
         log_usage(usage)
         if generator is not None:

@@ -89,6 +89,16 @@ def step_rows(log_history: list[dict]) -> list[dict]:
     return rows
 
 
+def throughput(log_history: list[dict], completions_per_step: int, wall: float) -> dict:
+    """Tokens the policy trained on (TRL's running `num_tokens`: prompts + completions) and
+    generated, and the training loop's wall time (engine start-up and model loading excluded)."""
+    logged = [e for e in log_history if "num_tokens" in e]
+    completion = [e["completions/mean_length"] * completions_per_step for e in logged]
+    return {"train_tokens": int(logged[-1]["num_tokens"]) if logged else 0,
+            "generated_tokens": int(sum(completion)),
+            "train_s": round(wall, 1)}
+
+
 def summarise(rows: list[dict], skipped: int) -> dict:
     fifth = max(1, len(rows) // 5)
     summary = {"steps": len(rows), "skipped_questions": skipped}
@@ -133,7 +143,10 @@ def main() -> None:
             writer.writeheader()
             writer.writerows(rows)
         summary = summarise(rows, skipped)
-        usage = stage_usage(precision_label(cfg.precision))
+        per_step = (cfg.num_generations * cfg.questions_per_device
+                    * cfg.gradient_accumulation_steps * trainer.accelerator.num_processes)
+        summary.update(throughput(trainer.state.log_history, per_step, wall))
+        usage = stage_usage(precision_label(cfg.precision), params.engine)
         write_json(METRICS, {**summary, **usage})
         log_usage(usage)
         mlflow.log_metrics({f"summary/{k}": v for k, v in summary.items() if v is not None})

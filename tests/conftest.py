@@ -1,5 +1,6 @@
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,12 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests first (stable order otherwise), so that xdist workers do not end on one long
+    test started last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")
@@ -61,8 +68,9 @@ def copy_repo(dest: Path) -> Path:
     for name in ("dvc.yaml", "params.yaml", ".gitignore"):
         shutil.copy(REPO / name, dest / name)
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-    subprocess.run(["dvc", "init", "-q"], cwd=dest, check=True)
-    subprocess.run(["dvc", "config", "core.analytics", "false"], cwd=dest, check=True)
+    dvc = [sys.executable, "-m", "dvc"]  # this environment's, whatever PATH says
+    subprocess.run([*dvc, "init", "-q"], cwd=dest, check=True)
+    subprocess.run([*dvc, "config", "core.analytics", "false"], cwd=dest, check=True)
     return dest
 
 

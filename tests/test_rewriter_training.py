@@ -20,7 +20,9 @@ def tiny_params(**rewriter):
                     prompt_file=str(REPO / "data/prompts/rewrite.txt"),
                     judge_prompt_file=str(REPO / "data/prompts/judge.txt"))
     settings.update(rewriter)
-    return params.model_copy(update={"rewriter": params.rewriter.model_copy(update=settings)})
+    # hf rollouts: the tiny model's head size is not one vLLM's CPU kernels take
+    return params.model_copy(update={"engine": "hf",
+                                     "rewriter": params.rewriter.model_copy(update=settings)})
 
 
 def test_rl_dataset_renders_prompts_and_skips_unparseable_gold():

@@ -15,7 +15,7 @@ RECORDS = [{"id": f"r{i}", "question": f"What is {i} + {i}?", "target": f"{i} + 
 def cfg(**changes):
     base = load_params(REPO / "params.yaml").sft
     settings = dict(epochs=1.0, batch_size=2, gradient_accumulation_steps=1, max_length=64,
-                    save_steps=100, precision="fp32", torch_compile=False)
+                    save_steps=100, precision="fp32")
     settings.update(changes)
     return base.model_copy(update=settings)
 

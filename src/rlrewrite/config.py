@@ -171,7 +171,6 @@ class SFTParams(_Section):
     max_length: int  # prompt + target tokens; longer examples are truncated
     warmup_ratio: float
     precision: Literal["auto", "fp32", "bf16"]  # bf16 = mixed precision over fp32 weights
-    torch_compile: bool  # inductor-compiled forward and backward (TrainingArguments.torch_compile)
     save_steps: int
 
     @model_validator(mode="after")

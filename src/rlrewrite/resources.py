@@ -14,10 +14,11 @@ import psutil
 from rlrewrite.device import device_name
 
 
-def stage_usage(precision: str | None = None) -> dict:
+def stage_usage(precision: str | None = None, engine: str | None = None) -> dict:
     """`time_s` since the process started (imports included: that is what a stage costs),
     `peak_rss_gib` of this process or its largest finished child (vLLM's engine core),
-    `device`, and `precision` ("bf16" or "fp32") where the stage runs a model."""
+    `device`, `precision` ("bf16" or "fp32") where the stage runs a model, and `engine`
+    ("hf" or "vllm") where it generates."""
     peak_kib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                    resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     usage = {"time_s": round(time.time() - psutil.Process().create_time(), 1),
@@ -25,6 +26,8 @@ def stage_usage(precision: str | None = None) -> dict:
              "device": device_name()}
     if precision is not None:
         usage["precision"] = precision
+    if engine is not None:
+        usage["engine"] = engine
     return usage
 
 
@@ -38,4 +41,4 @@ def log_usage(usage: dict) -> None:
     run = mlflow.active_run()
     stage = run.info.run_name if run is not None else "stage"
     print(f"{stage}: {usage['time_s']:.0f} s, peak RSS {usage['peak_rss_gib']:.2f} GiB, "
-          f"{usage['device']}" + (f", {usage['precision']}" if "precision" in usage else ""))
+          + ", ".join(usage[k] for k in ("device", "precision", "engine") if k in usage))

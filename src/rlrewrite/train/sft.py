@@ -57,7 +57,6 @@ def build_sft_trainer(cfg: SFTParams, seed: int, model_dir: Path, dataset: Datas
         lr_scheduler_type="cosine",
         completion_only_loss=True,
         bf16=use_bf16(cfg.precision),
-        torch_compile=cfg.torch_compile,
         use_cpu=on_cpu,
         logging_steps=1,
         save_strategy="steps",
