@@ -86,6 +86,7 @@ def evaluate_model(model_dir: Path, tasks: list[str], cfg: EvaluateParams, seed:
                    vllm_cfg: VLLMParams | None = None) -> dict:
     """{task: {"metric", "score", "items": {doc_id: 0/1}, "samples": [...]}} for one model."""
     import lm_eval
+    from lm_eval.api.registry import get_model
 
     if not (Path(model_dir) / "config.json").is_file():
         raise EvalError(f"{model_dir}: no model (config.json)")
@@ -94,11 +95,18 @@ def evaluate_model(model_dir: Path, tasks: list[str], cfg: EvaluateParams, seed:
     manager = task_manager()
     check_task_names(tasks, manager)
     backend, model_args = _backend(engine, vllm_cfg, model_dir, dtype, seed, adapter_dir)
-    output = lm_eval.simple_evaluate(
-        model=backend, model_args=model_args, tasks=tasks, task_manager=manager,
-        batch_size=cfg.batch_size, apply_chat_template=True, log_samples=True,
-        limit=cfg.limit, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
-        fewshot_random_seed=seed, device=device_name())
+    lm = get_model(backend).create_from_arg_obj(
+        model_args, {"batch_size": cfg.batch_size, "device": device_name()})
+    try:
+        output = lm_eval.simple_evaluate(
+            model=lm, tasks=tasks, task_manager=manager, apply_chat_template=True,
+            log_samples=True, limit=cfg.limit, random_seed=seed, numpy_random_seed=seed,
+            torch_random_seed=seed, fewshot_random_seed=seed)
+    finally:
+        if backend == "vllm":
+            # stopped here, not at interpreter exit, where vLLM's engine core on CPU was seen
+            # to abort the finished stage ("terminate called without an active exception")
+            lm.model.llm_engine.engine_core.shutdown()
     scores = {}
     for task in tasks:
         metric, score = _primary(output["results"][task])
