@@ -19,6 +19,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from rlrewrite.markers import fill_markers
+
 STAGES = {  # dvc stage -> its metrics file
     "prepare": "metrics/prepare.json",
     "rollout-and-train-rewriter": "metrics/rewriter.json",
@@ -27,7 +29,6 @@ STAGES = {  # dvc stage -> its metrics file
     "evaluate-base": "metrics/eval_base.json",
     "evaluate": "metrics/eval.json",
 }
-START, END = "<!-- dag-timing:start -->", "<!-- dag-timing:end -->"
 
 
 def throughput(stage: str, metrics: dict, parameters: int, peak: dict) -> tuple[str, float | None]:
@@ -88,14 +89,6 @@ def markdown(rows: list[dict], peak: dict, total_s: float | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def fill_readme(readme: Path, text: str) -> None:
-    content = readme.read_text()
-    if START not in content or END not in content:
-        raise SystemExit(f"{readme}: no {START} ... {END} markers to fill")
-    head, rest = content.split(START, 1)
-    readme.write_text(head + START + "\n" + text + END + rest.split(END, 1)[1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="store_true", help="time `dvc repro --force` first")
@@ -121,7 +114,7 @@ def main() -> None:
                                                     "stages": rows}, indent=1) + "\n")
     Path(f"{args.out}.md").write_text(text)
     if args.readme:
-        fill_readme(Path(args.readme), text)
+        fill_markers(Path(args.readme), "dag-timing", text)
     print(text)
 
 

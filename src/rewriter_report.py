@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rlrewrite.markers import fill_markers
+
 # a run "keeps the reasoning" when all of these hold (issue 11's criteria)
 MAX_ANSWER_ONLY = 0.05
 MIN_LENGTH_RATIO = 0.7
@@ -100,16 +102,6 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-README_START, README_END = "<!-- rewriter-runs:start -->", "<!-- rewriter-runs:end -->"
-
-
-def replace_between_markers(path: Path, table: str) -> None:
-    text = path.read_text()
-    if text.count(README_START) != 1 or text.count(README_END) != 1:
-        sys.exit(f"rewriter_report: {path} needs one {README_START} and one {README_END} line")
-    head, rest = text.split(README_START)
-    _, tail = rest.split(README_END)
-    path.write_text(f"{head}{README_START}\n{table}{README_END}{tail}")
 
 
 def main() -> None:
@@ -127,7 +119,7 @@ def main() -> None:
     out.write_text(markdown(rows))
     out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
     if args.readme:
-        replace_between_markers(Path(args.readme), markdown(rows))
+        fill_markers(Path(args.readme), "rewriter-runs", markdown(rows))
     print(out.read_text())
 
 
