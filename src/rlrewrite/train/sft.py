@@ -14,7 +14,7 @@ from datasets import Dataset
 from rlrewrite.config import SFTParams
 from rlrewrite.device import on_gpu, use_bf16
 from rlrewrite.prompts import user_turn
-from rlrewrite.train.memory import ReturnFreedHeap, use_small_logprob_tiles
+from rlrewrite.train.memory import ReturnFreedHeap, fit_lm_head_to_cpu
 
 
 def sft_dataset(records: list[dict], source: str) -> Dataset:
@@ -40,7 +40,7 @@ def build_sft_trainer(cfg: SFTParams, seed: int, model_dir: Path, dataset: Datas
     on_cpu = not on_gpu()
     callbacks = list(callbacks)
     if on_cpu:
-        use_small_logprob_tiles()
+        fit_lm_head_to_cpu()
         callbacks.append(ReturnFreedHeap())
     # fp32 master weights; bf16 (where fast) as mixed precision, so full fine-tuning stays exact
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
