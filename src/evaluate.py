@@ -1,7 +1,9 @@
 """Stage `evaluate`: the fine-tuned model against the cached base scores.
 
-Writes metrics/eval.json (downstream gain, per-task forgetting, its mean, per-item flips) and
-metrics/eval_point.json (one gain-versus-forgetting point for `dvc plots diff`).
+Writes metrics/eval.json (downstream gain, per-task forgetting, its mean, per-item flips),
+metrics/eval_point.json (one gain-versus-forgetting point for `dvc plots diff`) and
+data/eval/items.json (per-item base and tuned scores, which src/compare_report.py pairs across
+experiments).
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from rlrewrite.evaluation.harness import (
     compare,
     evaluate_model,
     general_tasks,
+    paired_items,
 )
 from rlrewrite.jsonl import read_jsonl, write_json
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import stage_run
+from rlrewrite.tracking import run_reference, stage_run
 
 BASE_DIR = Path("models/base")
 SFT_DIR = Path("models/sft")
@@ -33,6 +36,7 @@ BASE_RESULTS = Path("data/eval/base.json")
 TRAIN_DATA = Path("data/rewritten/train.jsonl")
 METRICS = Path("metrics/eval.json")
 POINT = Path("metrics/eval_point.json")
+ITEMS = Path("data/eval/items.json")
 
 
 def main() -> None:
@@ -49,13 +53,14 @@ def main() -> None:
 
     with stage_run("evaluate", params.logged()):
         mlflow.set_tags({"method": method, "seed": params.seed})
-        tuned = evaluate_model(BASE_DIR if is_adapter else SFT_DIR, tasks, cfg, params.seed,
+        tuned = evaluate_model(BASE_DIR if is_adapter else SFT_DIR, tasks, cfg, params.data.seed,
                                dtype_name(cfg.precision),
                                adapter_dir=SFT_DIR if is_adapter else None,
                                engine=params.engine, vllm_cfg=params.vllm)
         result = compare(base, tuned, general)
+        write_json(ITEMS, paired_items(base, tuned, tasks))
         usage = stage_usage(precision_label(cfg.precision), params.engine)
-        write_json(METRICS, {**result, **usage})
+        write_json(METRICS, {**result, **usage, **run_reference()})
         log_usage(usage)
         write_json(POINT, [{"method": method, "gain": result["downstream"]["gain"],
                             "forgetting_mean": result["forgetting_mean"]}])

@@ -21,7 +21,7 @@ from rlrewrite.evaluation.harness import (
 from rlrewrite.jsonl import write_json
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import stage_run
+from rlrewrite.tracking import run_reference, stage_run
 
 MODEL_DIR = Path("models/base")
 RESULTS = Path("data/eval/base.json")
@@ -33,7 +33,7 @@ def main() -> None:
     cfg = params.evaluate
     tasks = [DOWNSTREAM_TASK] + general_tasks(params.benchmarks, cfg)
     with stage_run("evaluate-base", params.logged()):
-        scores = evaluate_model(MODEL_DIR, tasks, cfg, params.seed,
+        scores = evaluate_model(MODEL_DIR, tasks, cfg, params.data.seed,
                                 dtype_name(cfg.precision),
                                 engine=params.engine, vllm_cfg=params.vllm)
         write_json(RESULTS, scores)
@@ -41,7 +41,7 @@ def main() -> None:
         mlflow.log_metrics({f"base/{t}": v for t, v in summary.items()})
         usage = stage_usage(precision_label(cfg.precision), params.engine)
         summary.update(usage)
-        write_json(METRICS, summary)
+        write_json(METRICS, {**summary, **run_reference()})
         log_usage(usage)
         print("evaluate-base:", summary)
 

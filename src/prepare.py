@@ -19,7 +19,7 @@ from rlrewrite.evaluation.quiz_tasks import write_quiz_tasks
 from rlrewrite.jsonl import DataError, write_json, write_jsonl
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import stage_run
+from rlrewrite.tracking import run_reference, stage_run
 
 MODEL_DIR = Path("models/base")
 PREPARED_DIR = Path("data/prepared")
@@ -40,8 +40,8 @@ def main() -> None:
         tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
 
         data = params.data
-        train_stream = open_source(data, params.seed)
-        test_stream = (open_source(data, params.seed, split=data.test_split)
+        train_stream = open_source(data, data.seed)
+        test_stream = (open_source(data, data.seed, split=data.test_split)
                        if data.test_split else None)
         splits = draw_splits(train_stream, test_stream, data.sizes, data.rl_shares_sft)
         metrics = {"collisions_dropped": splits.collisions_dropped,
@@ -63,7 +63,7 @@ def main() -> None:
                 raise ParamsError(f"params.yaml: benchmarks.quiz_tasks: unknown task '{name}'; "
                                   f"defined in {QUIZ_DIR / 'tasks.yaml'}: {sorted(definitions)}")
             items = build_items(definitions[name], read_pairs(QUIZ_DIR, definitions[name]),
-                                N_CHOICES, bench.quiz_max_items, params.seed)
+                                N_CHOICES, bench.quiz_max_items, data.seed)
             data_file = BENCH_DIR / f"quiz_{name}.jsonl"
             write_jsonl(data_file, items)
             write_quiz_tasks(BENCH_DIR / "tasks", data_file.as_posix(), name, N_CHOICES)
@@ -71,7 +71,7 @@ def main() -> None:
 
         usage = stage_usage()
         metrics.update(usage)
-        write_json(METRICS, metrics)
+        write_json(METRICS, {**metrics, **run_reference()})
         mlflow.log_metrics({k: v for k, v in metrics.items() if k not in usage})
         log_usage(usage)
         print("prepare:", metrics)

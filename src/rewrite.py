@@ -28,7 +28,7 @@ from rlrewrite.reward.scoring import MiniLMEmbedder
 from rlrewrite.rewrite.methods import gate_verifier, rewrite_records
 from rlrewrite.rewrite.metrics import target_metrics
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import stage_run
+from rlrewrite.tracking import run_reference, stage_run
 
 MODEL_DIR = Path("models/base")
 ADAPTER_DIR = Path("models/rewriter")
@@ -100,7 +100,7 @@ def main() -> None:
         mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None})
         usage = stage_usage(precision_label(cfg.precision),
                             params.engine if generator is not None else None)
-        write_json(METRICS, {**metrics, **usage})
+        write_json(METRICS, {**metrics, **usage, **run_reference()})
         log_usage(usage)
         if generator is not None:
             log_generation(generator, wall)

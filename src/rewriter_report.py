@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
+from rlrewrite.experiments import experiments as all_experiments
 from rlrewrite.markers import fill_markers
 
 # a run "keeps the reasoning" when all of these hold (issue 11's criteria)
@@ -27,23 +27,7 @@ MIN_LENGTH_RATIO = 0.7
 
 
 def experiments(prefix: str, show_json: str | None) -> list[dict]:
-    raw = (Path(show_json).read_text() if show_json else
-           subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json", "--all-commits"],
-                          capture_output=True, text=True, check=True).stdout)
-    rows = []
-    for baseline in json.loads(raw):
-        for exp in baseline.get("experiments") or []:
-            name = exp.get("name") or ""
-            if not name.startswith(prefix):
-                continue
-            rev = exp["revs"][0]
-            state = (exp.get("executor") or {}).get("state", "done")
-            if rev.get("error"):
-                state = "failed"
-            data = rev.get("data") or {}
-            metrics = {path: (m.get("data") or {}) for path, m in (data.get("metrics") or {}).items()}
-            params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
-            rows.append({"name": name, "state": state, "params": params, "metrics": metrics})
+    rows = all_experiments(prefix, show_json)
     return sorted(rows, key=lambda r: (r["params"].get("engine", ""), r["params"].get("seed", 0)))
 
 

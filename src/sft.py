@@ -18,7 +18,7 @@ from rlrewrite.device import precision_label
 from rlrewrite.jsonl import DataError, read_jsonl, write_json
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import stage_run
+from rlrewrite.tracking import run_reference, stage_run
 from rlrewrite.train.checkpoints import fingerprint, prepare_checkpoint_dir
 from rlrewrite.train.sft import build_sft_trainer, sft_dataset
 
@@ -63,7 +63,7 @@ def main() -> None:
         mlflow.log_metrics({f"summary/{k}": v for k, v in metrics.items()})
         usage = stage_usage(precision_label(cfg.precision))
         metrics.update(usage)
-        write_json(METRICS, metrics)
+        write_json(METRICS, {**metrics, **run_reference()})
         log_usage(usage)
         print("sft:", metrics)
     shutil.rmtree(CHECKPOINTS, ignore_errors=True)

@@ -24,7 +24,7 @@ from rlrewrite.engines.adapters import save_rewriter
 from rlrewrite.jsonl import DataError, read_jsonl, write_json
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import stage_run
+from rlrewrite.tracking import run_reference, stage_run
 from rlrewrite.train.checkpoints import fingerprint, prepare_checkpoint_dir
 from rlrewrite.train.grpo import build_trainer
 
@@ -147,7 +147,7 @@ def main() -> None:
                     * cfg.gradient_accumulation_steps * trainer.accelerator.num_processes)
         summary.update(throughput(trainer.state.log_history, per_step, wall))
         usage = stage_usage(precision_label(cfg.precision), params.engine)
-        write_json(METRICS, {**summary, **usage})
+        write_json(METRICS, {**summary, **usage, **run_reference()})
         log_usage(usage)
         mlflow.log_metrics({f"summary/{k}": v for k, v in summary.items() if v is not None})
         mlflow.log_metrics({"time/wall_seconds": wall,

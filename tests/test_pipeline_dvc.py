@@ -83,7 +83,7 @@ def test_pipeline_runs_and_is_cached(tmp_path, tiny_vllm_model_dir):
     sft = json.loads((repo / "metrics/sft.json").read_text())
     assert sft["examples"] == 6 and sft["tokens_seen"] > 0
     evaluation = json.loads((repo / "metrics/eval.json").read_text())
-    usage = {"time_s", "peak_rss_gib", "device", "precision", "engine"}
+    usage = {"time_s", "peak_rss_gib", "device", "precision", "engine", "mlflow_run_id"}
     assert set(evaluation) == {"downstream", "general", "forgetting_mean", "flips"} | usage
     for stage in ("prepare", "rewriter", "rewrite", "sft", "eval_base", "eval"):
         recorded = json.loads((repo / f"metrics/{stage}.json").read_text())
@@ -116,11 +116,42 @@ def test_pipeline_runs_and_is_cached(tmp_path, tiny_vllm_model_dir):
     assert rewrite_metrics["qa_nll_targets"] == rewrite_metrics["qa_nll_original"]
     assert "engine" not in rewrite_metrics  # nothing generated
 
+    # one MLflow parent run per experiment; the second links the stages it did not rerun
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("rl-rewriting")
+    parents = client.search_runs([experiment.experiment_id], "tags.role = 'experiment'",
+                                 order_by=["attributes.start_time ASC"])
+    assert [p.data.tags["method"] for p in parents] == ["rl", "original"]
+    children = client.search_runs([experiment.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parents[0].info.run_id}'")
+    assert len(children) == 6 and all(c.info.status == "FINISHED" for c in children)
+    second = parents[1]
+    assert second.info.status == "FINISHED" and "forgetting_mean" in second.data.metrics
+    assert second.data.tags["run.prepare"] == json.loads(
+        (repo / "metrics/prepare.json").read_text())["mlflow_run_id"]
+    assert {"run.rollout-and-train-rewriter", "run.rewrite", "run.sft",
+            "run.evaluate-base", "run.evaluate"} <= set(second.data.tags)
+
     # a rewriter-only change reruns the rewriter, not prepare
     params["rewriter"]["lambda_div"] = 0.25
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     out = dvc(repo, "status")
     assert "rollout-and-train-rewriter" in out and "prepare:" not in out
+
+    # another training seed keeps the data and the base scores: items stay paired across seeds
+    params["rewriter"]["lambda_div"] = 0.5
+    params["seed"] = 1
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    out = dvc(repo, "status")
+    for stage in ("rollout-and-train-rewriter", "rewrite", "sft", "evaluate"):
+        assert f"{stage}:" in out, out
+    assert "prepare:" not in out and "evaluate-base:" not in out, out
+    params["seed"], params["data"]["seed"] = 0, 1
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    out = dvc(repo, "status")
+    assert "prepare:" in out and "evaluate-base:" in out, out
 
 
 @pytest.mark.slow

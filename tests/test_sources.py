@@ -8,7 +8,7 @@ from rlrewrite.jsonl import DataError
 
 
 def _data(**overrides) -> DataParams:
-    base = dict(source="jsonl", name="", config=None, train_split="train", test_split=None,
+    base = dict(seed=0, source="jsonl", name="", config=None, train_split="train", test_split=None,
                 fields={"question": "question", "solution": "solution", "answer": None},
                 sizes={"sft": 1, "rl": 1, "test": 1}, rl_shares_sft=False)
     base.update(overrides)

@@ -98,3 +98,69 @@ def test_a_run_orphaned_by_sigkill_is_closed_when_the_stage_next_starts(tmp_path
     with tracking.stage_run("sft", {}):
         pass
     assert client.get_run(orphan).info.status == "KILLED"
+
+
+DVC_YAML = """stages:
+  rewrite:
+    cmd: python rewrite.py
+    deps: [data/prepared]
+    outs: [data/rewritten]
+    metrics: [{metrics/rewrite.json: {cache: false}}]
+  evaluate:
+    cmd: python evaluate.py
+    deps: [data/rewritten/train.jsonl]
+    metrics: [{metrics/eval.json: {cache: false}}]
+  unrelated:
+    cmd: python other.py
+    deps: [data/other]
+    metrics: [{metrics/other.json: {cache: false}}]
+"""
+
+
+def test_stages_of_one_experiment_share_a_parent_with_headline_metrics(tmp_path, monkeypatch):
+    import json
+
+    import pytest
+
+    _store(tmp_path, monkeypatch)
+    monkeypatch.setenv("DVC_EXP_NAME", "rl-s1")
+    (tmp_path / "dvc.yaml").write_text(DVC_YAML)
+    (tmp_path / "params.yaml").write_text("seed: 1\ndata: {seed: 0}\nrewrite: {method: rl}\n")
+    (tmp_path / "metrics").mkdir()
+    # a stale file of a stage that does not feed `evaluate` must not reach the parent
+    (tmp_path / "metrics/other.json").write_text(json.dumps({"mlflow_run_id": "stale"}))
+
+    with tracking.stage_run("rewrite", {"rewrite.method": "rl"}) as run:
+        (tmp_path / "metrics/rewrite.json").write_text(json.dumps(
+            {"acceptance_rate": 0.5, **tracking.run_reference()}))
+        rewrite_id = run.info.run_id
+    # `rewrite` restored from DVC's run-cache in another experiment: no run, but its metrics file
+    monkeypatch.setenv("DVC_EXP_NAME", "rl-s1-again")
+    with tracking.stage_run("evaluate", {}) as run:
+        (tmp_path / "metrics/eval.json").write_text(json.dumps(
+            {"downstream": {"gain": 0.1}, "forgetting_mean": 0.02}))
+        evaluate_id = run.info.run_id
+
+    client = mlflow.MlflowClient()
+    parents = {r.info.run_name: r for r in client.search_runs(
+        [mlflow.get_experiment_by_name(tracking.DEFAULT_EXPERIMENT).experiment_id],
+        "tags.role = 'experiment'")}
+    assert set(parents) == {"rl-s1", "rl-s1-again"}
+    first, second = parents["rl-s1"], parents["rl-s1-again"]
+    assert mlflow.get_run(rewrite_id).data.tags["mlflow.parentRunId"] == first.info.run_id
+    assert mlflow.get_run(evaluate_id).data.tags["mlflow.parentRunId"] == second.info.run_id
+    assert first.data.tags["method"] == "rl" and first.data.tags["seed"] == "1"
+    assert first.data.params == {"seed": "1", "data.seed": "0", "rewrite.method": "rl"}
+    assert first.data.metrics == {"rewrite/acceptance_rate": 0.5}
+    assert first.data.tags["run.rewrite"] == rewrite_id and first.info.status == "FINISHED"
+    assert second.data.metrics == {"rewrite/acceptance_rate": 0.5, "downstream/gain": 0.1,
+                                   "forgetting_mean": 0.02}
+    assert second.data.tags["run.rewrite"] == rewrite_id  # linked, though it ran elsewhere
+    assert "run.unrelated" not in second.data.tags
+    experiment = mlflow.get_experiment_by_name(tracking.DEFAULT_EXPERIMENT)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+    with pytest.raises(ValueError):
+        with tracking.stage_run("evaluate", {}):
+            raise ValueError("boom")
+    assert mlflow.get_run(second.info.run_id).info.status == "FAILED"

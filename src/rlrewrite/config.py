@@ -51,6 +51,8 @@ class SplitSizes(_Section):
 
 
 class DataParams(_Section):
+    # the data seed: splits and benchmark items (the training seed is the top-level `seed`)
+    seed: int
     # reasoning_gym: `name` is a reasoning-gym dataset (offline); hf: an HF dataset id;
     # jsonl: a local JSONL file path.
     source: Literal["reasoning_gym", "hf", "jsonl"]

@@ -1,5 +1,13 @@
 """MLflow set-up shared by every stage.
 
+Each stage execution is a run, the child of one parent run per DVC experiment (named after it,
+`DVC_EXP_NAME`; `workspace-<params digest>` for a plain `dvc repro`). The parent carries the
+project's params (params.yaml, flat), tags (method, seed, data seed, engine, git revision) and the
+headline metrics of every stage upstream of the one running, read from their metrics files, so
+a stage DVC restored from its run-cache still shows: its metrics file names the run that made it
+(`mlflow_run_id`), which the parent links as the tag `run.<stage>`. The parent's status follows
+its latest stage.
+
 The store is a sqlite file in the user's repository (`mlflow.db`), or `MLFLOW_TRACKING_URI` when
 set. A stage's run ends FINISHED, FAILED (an exception) or KILLED (Ctrl-C, SIGTERM); a run left
 RUNNING by a SIGKILLed process is closed as KILLED when that stage next starts on the same host. `dvc exp run --queue/--temp` executes stages in a temporary copy of the repository and sets
@@ -9,6 +17,8 @@ in the same store. Artifacts go next to the store (`mlartifacts/`), for the same
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import socket
@@ -18,8 +28,27 @@ from pathlib import Path
 
 import mlflow
 import psutil
+import yaml
 
 DEFAULT_EXPERIMENT = "rl-rewriting"
+# a model-training experiment: MLflow 3 otherwise opens it in its GenAI view
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+PARAMS_FILE = Path("params.yaml")
+DVC_YAML = Path("dvc.yaml")
+# metrics file -> {dotted key in it: metric name on the parent run}
+HEADLINE = {
+    "metrics/rewriter.json": {"reward_last_fifth": "rewriter/reward_last_fifth",
+                              "gate_pass_rate_last_fifth": "rewriter/gate_pass_rate_last_fifth"},
+    "metrics/rewrite.json": {"acceptance_rate": "rewrite/acceptance_rate",
+                             "qa_nll_shift": "rewrite/qa_nll_shift",
+                             "distinct_2": "rewrite/distinct_2",
+                             "embedding_spread": "rewrite/embedding_spread"},
+    "metrics/sft.json": {"train_loss_final": "sft/train_loss_final"},
+    "metrics/eval.json": {"downstream.base": "downstream/base",
+                          "downstream.tuned": "downstream/tuned",
+                          "downstream.gain": "downstream/gain",
+                          "forgetting_mean": "forgetting_mean"},
+}
 
 
 def project_root() -> Path:
@@ -63,6 +92,94 @@ def flatten(params: dict) -> dict:
     return out
 
 
+def stage_graph(dvc_yaml: Path = DVC_YAML) -> dict[str, dict]:
+    """{stage: {"deps": [...], "outs": [...], "metrics": [...]}} as dvc.yaml declares them."""
+    stages = yaml.safe_load(dvc_yaml.read_text())["stages"]
+
+    def paths(entries):
+        return [e if isinstance(e, str) else next(iter(e)) for e in entries or []]
+
+    return {name: {"deps": paths(s.get("deps")), "outs": paths(s.get("outs")),
+                   "metrics": paths(s.get("metrics"))} for name, s in stages.items()}
+
+
+def upstream(stage: str, graph: dict[str, dict]) -> list[str]:
+    """The stages whose outputs `stage` depends on, directly or not (dvc.yaml order)."""
+    def produces(producer: str, dep: str) -> bool:
+        return any(dep == out or dep.startswith(f"{out}/") or out.startswith(f"{dep}/")
+                   for out in graph[producer]["outs"] + graph[producer]["metrics"])
+
+    found, todo = set(), [stage]
+    while todo:
+        current = todo.pop()
+        for other in graph:
+            if other not in found and other != stage and any(
+                    produces(other, dep) for dep in graph[current]["deps"]):
+                found.add(other)
+                todo.append(other)
+    return [name for name in graph if name in found]
+
+
+def _dig(values: dict, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(values, dict) or part not in values:
+            return None
+        values = values[part]
+    return values
+
+
+def experiment_identity(params_file: Path = PARAMS_FILE) -> tuple[str, str, dict]:
+    """(parent run name, params digest, params) of the experiment this stage belongs to."""
+    text = params_file.read_bytes() if params_file.is_file() else b""
+    digest = hashlib.sha256(text).hexdigest()[:12]
+    name = os.environ.get("DVC_EXP_NAME") or f"workspace-{digest[:8]}"
+    return name, digest, yaml.safe_load(text) or {}
+
+
+def parent_run(client, experiment_id: str, root: Path) -> str:
+    """The id of this experiment's parent run, created on its first stage."""
+    name, digest, params = experiment_identity()
+    found = client.search_runs([experiment_id], f"tags.role = 'experiment' and "
+                               f"tags.dvc_experiment = '{name}' and tags.params_digest = '{digest}'",
+                               max_results=1)
+    if found:
+        return found[0].info.run_id
+    tags = {"role": "experiment", "dvc_experiment": name, "params_digest": digest,
+            "git_revision": git_revision(root),
+            "method": str(_dig(params, "rewrite.method")), "seed": str(params.get("seed")),
+            "data_seed": str(_dig(params, "data.seed")), "engine": str(params.get("engine"))}
+    run = client.create_run(experiment_id, run_name=name, tags=tags)
+    flat = flatten(params)
+    for key, value in flat.items():
+        client.log_param(run.info.run_id, key, "null" if value is None else str(value)[:6000])
+    return run.info.run_id
+
+
+def sync_parent(client, parent_id: str, stages: list[str], graph: dict[str, dict]) -> None:
+    """Headline metrics and run links of `stages` (from their metrics files) onto the parent."""
+    for stage in stages:
+        for path in graph[stage]["metrics"]:
+            file = Path(path)
+            if not file.is_file():
+                continue
+            values = json.loads(file.read_text())
+            if not isinstance(values, dict):
+                continue
+            if values.get("mlflow_run_id"):
+                client.set_tag(parent_id, f"run.{stage}", values["mlflow_run_id"])
+            for key, metric in HEADLINE.get(path, {}).items():
+                value = _dig(values, key)
+                if isinstance(value, (int, float)):
+                    client.log_metric(parent_id, metric, value)
+
+
+def run_reference() -> dict:
+    """{"mlflow_run_id": the active run}, for a stage's metrics file: a stage restored from
+    DVC's run-cache so still names the run that produced it."""
+    run = mlflow.active_run()
+    return {"mlflow_run_id": run.info.run_id} if run is not None else {}
+
+
 class StageTerminated(KeyboardInterrupt):
     """SIGTERM (e.g. `kill`, a scheduler's stop, `dvc queue kill`) arrived during a stage."""
 
@@ -89,28 +206,43 @@ def close_orphaned_runs(experiment_id: str, stage: str) -> list[str]:
 
 @contextmanager
 def stage_run(stage: str, params: dict):
-    """An MLflow run for one stage execution, tagged with the stage, git revision and DVC
-    experiment name, with the stage's params logged flat (`data.sizes.sft`)."""
+    """An MLflow run for one stage execution, the child of its experiment's parent run, tagged
+    with the stage, git revision and DVC experiment name, with the stage's params logged flat
+    (`data.sizes.sft`)."""
     root = project_root()
     mlflow.set_tracking_uri(tracking_uri())
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME", DEFAULT_EXPERIMENT)
     if mlflow.get_experiment_by_name(name) is None:
         mlflow.create_experiment(name, artifact_location=(root / "mlartifacts").as_uri())
     experiment = mlflow.set_experiment(name)
+    client = mlflow.MlflowClient()
+    if experiment.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
+        client.set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
     close_orphaned_runs(experiment.experiment_id, stage)
+    graph = stage_graph() if DVC_YAML.is_file() else {}
+    parent_id = parent_run(client, experiment.experiment_id, root)
+    before = upstream(stage, graph) if stage in graph else []
+    sync_parent(client, parent_id, before, graph)
+    client.update_run(parent_id, status="RUNNING")
     tags = {"stage": stage, "git_revision": git_revision(root), "host": socket.gethostname(),
             "pid": str(os.getpid())}
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc_experiment"] = os.environ["DVC_EXP_NAME"]
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    status = "FAILED"
     try:
-        with mlflow.start_run(run_name=stage, tags=tags) as run:
+        with mlflow.start_run(run_name=stage, tags=tags, parent_run_id=parent_id) as run:
             flat = flatten(params)
             mlflow.log_params({k: ("null" if v is None else v) for k, v in flat.items()})
             try:
                 yield run
+                status = "FINISHED"
             except KeyboardInterrupt:  # Ctrl-C or SIGTERM
+                status = "KILLED"
                 mlflow.end_run("KILLED")
                 raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if status == "FINISHED" and stage in graph:
+            sync_parent(client, parent_id, before + [stage], graph)
+        client.set_terminated(parent_id, status)

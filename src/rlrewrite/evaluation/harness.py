@@ -125,6 +125,22 @@ def _response(sample: dict):
     return filtered[0] if isinstance(filtered, list) and filtered else filtered
 
 
+def paired_items(base: dict, tuned: dict, tasks: list[str]) -> dict:
+    """Per-item scores of the base and the tuned model on the same items, in one order per task:
+    what a comparison across experiments pairs (src/compare_report.py)."""
+    out = {}
+    for task in tasks:
+        ids = sorted(base[task]["items"], key=lambda k: (len(k), k))
+        missing = [k for k in ids if k not in tuned[task]["items"]]
+        if missing or len(tuned[task]["items"]) != len(ids):
+            raise EvalError(f"task {task}: the tuned model was scored on other items than the base "
+                            f"model ({len(missing)} of {len(ids)} base items missing)")
+        out[task] = {"metric": base[task]["metric"], "ids": ids,
+                     "base": [base[task]["items"][k] for k in ids],
+                     "tuned": [tuned[task]["items"][k] for k in ids]}
+    return {"downstream_task": DOWNSTREAM_TASK, "tasks": out}
+
+
 def flips(base_items: dict[str, float], tuned_items: dict[str, float]) -> dict[str, int]:
     """Per-item changes: right before and wrong after (lost), and the reverse (gained)."""
     lost = sum(1 for k, v in base_items.items() if v > 0 and tuned_items.get(k, 0) == 0)

@@ -1,0 +1,289 @@
+"""Compare rewrite methods across training seeds: reports/comparison.{md,json,png}.
+
+    python src/compare_report.py [--prefix grid-] [--readme README.md]
+
+Reads every DVC experiment (`dvc exp show --json --all-commits`) whose name starts with
+`--prefix`, and from each finished one its method (`rewrite.method`), training seed (`seed`),
+`metrics/rewrite.json` and the per-item scores `evaluate` wrote (`data/eval/items.json`, read
+at the experiment's commit from DVC's cache).
+
+- Per method: downstream gain and forgetting (item-weighted over all general items, and per
+  benchmark) with 95% intervals from a bootstrap over seeds and items (items resampled within
+  each benchmark); acceptance, π0 NLL shift and diversity with t-intervals over seeds.
+- Each method against `original`: the paired difference on the same items and seeds (its gain
+  minus original's; its forgetting minus original's) with a paired bootstrap interval.
+- Experiments that are running, queued, failed or lack per-item results are listed, never
+  dropped silently; experiments with another data seed than the rest cannot be paired and stop
+  the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from rlrewrite.experiments import experiments, read_at
+from rlrewrite.markers import fill_markers
+
+ITEMS = "data/eval/items.json"
+REFERENCE = "original"
+METHOD_ORDER = ("original", "prompt", "self", "rl")
+SCALARS = {  # metrics/rewrite.json key -> report label
+    "acceptance_rate": "acceptance",
+    "qa_nll_shift": "π0 NLL shift",
+    "distinct_2": "distinct-2",
+    "self_bleu": "self-BLEU",
+    "embedding_spread": "embedding spread",
+}
+
+
+class ReportError(ValueError):
+    pass
+
+
+def load_runs(rows: list[dict], read=read_at) -> tuple[list[dict], list[dict]]:
+    """(finished runs with items, everything else with the reason)."""
+    runs, left_out = [], []
+    for row in rows:
+        params = row["params"]
+        entry = {"name": row["name"], "method": (params.get("rewrite") or {}).get("method"),
+                 "seed": params.get("seed"), "data_seed": (params.get("data") or {}).get("seed")}
+        if row["state"] != "done" or row["rev"] is None:
+            left_out.append({**entry, "reason": row["state"]})
+            continue
+        text = read(row["rev"], ITEMS)
+        if text is None:
+            left_out.append({**entry, "reason": f"no {ITEMS} at its commit (made before it existed, or not in this DVC cache)"})
+            continue
+        entry["items"] = json.loads(text)
+        entry["rewrite"] = row["metrics"].get("metrics/rewrite.json", {})
+        runs.append(entry)
+    data_seeds = {r["data_seed"] for r in runs}
+    if len(data_seeds) > 1:
+        raise ReportError(f"experiments use data seeds {sorted(data_seeds, key=str)}: items are "
+                          f"paired only within one data seed; select one with --prefix")
+    return runs, left_out
+
+
+def item_matrix(runs: list[dict], tasks: list[str], which: str) -> np.ndarray:
+    """(seeds, items) of per-item scores, items of `tasks` concatenated in a fixed order."""
+    rows = []
+    for run in runs:
+        row = []
+        for task in tasks:
+            if task not in run["items"]["tasks"]:
+                raise ReportError(f"experiment {run['name']}: no items for task {task}")
+            row.extend(run["items"]["tasks"][task][which])
+        rows.append(row)
+    return np.asarray(rows, dtype=float)
+
+
+def task_slices(run: dict, tasks: list[str]) -> list[slice]:
+    out, start = [], 0
+    for task in tasks:
+        n = len(run["items"]["tasks"][task]["ids"])
+        out.append(slice(start, start + n))
+        start += n
+    return out
+
+
+def bootstrap(diff: np.ndarray, groups: list[slice], resamples: int, rng) -> tuple[float, float, float]:
+    """Mean of a (seeds, items) matrix and its 95% interval: seeds resampled with replacement,
+    items resampled within each group (benchmark), the same items for every seed."""
+    seeds, items = diff.shape
+    seed_w = np.stack([np.bincount(rng.integers(0, seeds, seeds), minlength=seeds)
+                       for _ in range(resamples)]) / seeds
+    item_w = np.zeros((resamples, items))
+    for group in groups:
+        n = group.stop - group.start
+        draws = rng.integers(0, n, (resamples, n)) + group.start
+        for b in range(resamples):
+            item_w[b] += np.bincount(draws[b], minlength=items)
+    item_w /= items
+    means = np.einsum("bs,sn,bn->b", seed_w, diff, item_w)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(diff.mean()), float(lo), float(hi)
+
+
+def t_interval(values: list[float]) -> tuple[float, float | None, float | None]:
+    values = [v for v in values if v is not None]
+    if not values:
+        return float("nan"), None, None
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return mean, None, None
+    half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def summarise(runs: list[dict], resamples: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    first = runs[0]["items"]
+    downstream = first["downstream_task"]
+    general = [t for t in first["tasks"] if t != downstream]
+    by_method = defaultdict(list)
+    for run in runs:
+        by_method[run["method"]].append(run)
+    methods = sorted(by_method, key=lambda m: (METHOD_ORDER + (m,)).index(m))
+    groups = task_slices(runs[0], general)
+    out = {"downstream_task": downstream, "general_tasks": general, "methods": {},
+           "paired": {}, "runs": []}
+    for method in methods:
+        mruns = sorted(by_method[method], key=lambda r: r["seed"])
+        gain = item_matrix(mruns, [downstream], "tuned") - item_matrix(mruns, [downstream], "base")
+        forget = item_matrix(mruns, general, "base") - item_matrix(mruns, general, "tuned")
+        entry = {"seeds": [r["seed"] for r in mruns],
+                 "gain": bootstrap(gain, [slice(0, gain.shape[1])], resamples, rng),
+                 "forgetting": bootstrap(forget, groups, resamples, rng) if general else None,
+                 "forgetting_by_task": {t: bootstrap(forget[:, g], [slice(0, g.stop - g.start)],
+                                                     resamples, rng)
+                                        for t, g in zip(general, groups)}}
+        for key in SCALARS:
+            entry[key] = t_interval([r["rewrite"].get(key) for r in mruns])
+        out["methods"][method] = entry
+        forget_means = forget.mean(1) if general else np.zeros(len(mruns))
+        for run, g, f in zip(mruns, gain.mean(1), forget_means):
+            out["runs"].append({"name": run["name"], "method": method, "seed": run["seed"],
+                                "gain": round(float(g), 4), "forgetting": round(float(f), 4)})
+    if REFERENCE in by_method:
+        ref = {r["seed"]: r for r in by_method[REFERENCE]}
+        for method in methods:
+            if method == REFERENCE:
+                continue
+            pairs = [(ref[r["seed"]], r) for r in sorted(by_method[method], key=lambda r: r["seed"])
+                     if r["seed"] in ref]
+            if not pairs:
+                out["paired"][method] = {"seeds": []}
+                continue
+            refs, others = [p[0] for p in pairs], [p[1] for p in pairs]
+            d_gain = item_matrix(others, [downstream], "tuned") - item_matrix(refs, [downstream], "tuned")
+            d_forget = item_matrix(refs, general, "tuned") - item_matrix(others, general, "tuned")
+            out["paired"][method] = {
+                "seeds": [r["seed"] for r in others],
+                "gain": bootstrap(d_gain, [slice(0, d_gain.shape[1])], resamples, rng),
+                "forgetting": bootstrap(d_forget, groups, resamples, rng) if general else None,
+                "forgetting_by_task": {t: bootstrap(d_forget[:, g], [slice(0, g.stop - g.start)],
+                                                    resamples, rng)
+                                       for t, g in zip(general, groups)}}
+    return out
+
+
+def fmt(interval, digits: int = 3, signed: bool = False) -> str:
+    if interval is None:
+        return "–"
+    mean, lo, hi = interval
+    if mean != mean:  # nan
+        return "–"
+    sign = "+" if signed else ""
+    text = f"{mean:{sign}.{digits}f}"
+    if lo is None:
+        return f"{text} (one seed)"
+    mark = " *" if signed and (lo > 0 or hi < 0) else ""
+    return f"{text} [{lo:{sign}.{digits}f}, {hi:{sign}.{digits}f}]{mark}"
+
+
+def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
+    methods = summary["methods"]
+    lines = ["Per method, mean over training seeds with a 95% interval. Gain and forgetting "
+             "(accuracy points as fractions, item-weighted over "
+             f"{len(summary['general_tasks'])} general benchmarks): bootstrap over seeds and items "
+             f"({resamples} resamples); the rewrite columns: t-interval over seeds.", "",
+             "| method | seeds | downstream gain | forgetting | "
+             + " | ".join(SCALARS.values()) + " |",
+             "|---|---|---|---|" + "---|" * len(SCALARS)]
+    for method, e in methods.items():
+        lines.append(f"| {method} | {','.join(map(str, e['seeds']))} | {fmt(e['gain'])} "
+                     f"| {fmt(e['forgetting'])} | "
+                     + " | ".join(fmt(e[k]) for k in SCALARS) + " |")
+    lines += ["", "Forgetting per benchmark (base − tuned accuracy):", "",
+              "| method | " + " | ".join(summary["general_tasks"]) + " |",
+              "|---|" + "---|" * len(summary["general_tasks"])]
+    for method, e in methods.items():
+        lines.append(f"| {method} | " + " | ".join(
+            fmt(e["forgetting_by_task"][t]) for t in summary["general_tasks"]) + " |")
+    if summary["paired"]:
+        lines += ["", f"Against `{REFERENCE}`, paired on the same items and seeds (method minus "
+                  f"{REFERENCE}; * marks an interval that excludes 0; less forgetting is "
+                  "negative):", "",
+                  "| method | seeds | Δ gain | Δ forgetting | "
+                  + " | ".join(f"Δ {t}" for t in summary["general_tasks"]) + " |",
+                  "|---|---|---|---|" + "---|" * len(summary["general_tasks"])]
+        for method, p in summary["paired"].items():
+            if not p["seeds"]:
+                lines.append(f"| {method} | no seed shared with {REFERENCE} |" + " |" * (
+                    2 + len(summary["general_tasks"])))
+                continue
+            lines.append(f"| {method} | {','.join(map(str, p['seeds']))} "
+                         f"| {fmt(p['gain'], signed=True)} | {fmt(p['forgetting'], signed=True)} | "
+                         + " | ".join(fmt(p["forgetting_by_task"][t], signed=True)
+                                      for t in summary["general_tasks"]) + " |")
+    if left_out:
+        lines += ["", "Not in the tables:", ""]
+        lines += [f"- {r['name']} ({r['method']}, seed {r['seed']}): {r['reason']}"
+                  for r in left_out]
+    return "\n".join(lines) + "\n"
+
+
+def figure(summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for i, (method, e) in enumerate(summary["methods"].items()):
+        color = f"C{i}"
+        runs = [r for r in summary["runs"] if r["method"] == method]
+        ax.scatter([r["forgetting"] for r in runs], [r["gain"] for r in runs], color=color,
+                   alpha=0.35, s=18)
+        (gx, glo, ghi), (fx, flo, fhi) = e["gain"], e["forgetting"] or (0.0, 0.0, 0.0)
+        ax.errorbar(fx, gx, xerr=[[fx - flo], [fhi - fx]], yerr=[[gx - glo], [ghi - gx]],
+                    fmt="o", color=color, capsize=3, label=f"{method} (n={len(e['seeds'])})")
+    ax.axhline(0, color="0.8", lw=0.8)
+    ax.axvline(0, color="0.8", lw=0.8)
+    ax.set_xlabel("forgetting (base − tuned accuracy, general benchmarks)")
+    ax.set_ylabel(f"downstream gain ({summary['downstream_task']})")
+    ax.set_title("Gain versus forgetting: mean and 95% interval over seeds and items")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prefix", default="", help="experiment names to include")
+    parser.add_argument("--out", default="reports/comparison", help="path without suffix")
+    parser.add_argument("--show-json", help="a saved `dvc exp show --json` instead of running it")
+    parser.add_argument("--resamples", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0, help="the bootstrap's random seed")
+    parser.add_argument("--readme", help="also put the tables between this file's markers")
+    args = parser.parse_args()
+    try:
+        runs, left_out = load_runs(experiments(args.prefix, args.show_json))
+        if not runs:
+            raise ReportError(f"no finished experiment named {args.prefix}* with {ITEMS}"
+                              + "".join(f"\n  {r['name']}: {r['reason']}" for r in left_out))
+        summary = summarise(runs, args.resamples, args.seed)
+    except (ReportError, RuntimeError) as exc:
+        sys.exit(f"compare_report: {exc}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = markdown(summary, left_out, args.resamples)
+    out.with_suffix(".md").write_text("# Methods compared\n\n" + text)
+    out.with_suffix(".json").write_text(json.dumps({**summary, "left_out": left_out}, indent=1) + "\n")
+    Path(f"{out}_points.json").write_text(json.dumps(summary["runs"], indent=1) + "\n")
+    figure(summary, out.with_suffix(".png"))
+    if args.readme:
+        fill_markers(Path(args.readme), "comparison", text + f"\n![gain versus forgetting]({out}.png)\n")
+    print(out.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""A methods x seeds grid through DVC's queue, the comparison report and the MLflow grouping,
+on the tiny model with the `hf` engine (the vLLM path has its own pipeline test)."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+from conftest import copy_repo
+from test_pipeline_dvc import dvc, tiny_pipeline_params
+
+from rlrewrite.experiments import read_at
+
+GRID = [(method, seed) for method in ("original", "prompt") for seed in (0, 1)]
+
+
+def wait_for_queue(repo: Path, timeout: float = 900) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = dvc(repo, "queue", "status")
+        if "Queued" not in status and "Running" not in status:
+            return status
+        time.sleep(3)
+    raise AssertionError(f"queue still busy after {timeout} s:\n{status}")
+
+
+@pytest.mark.slow
+def test_a_queued_grid_is_paired_reported_and_grouped_in_mlflow(tmp_path, tiny_model_dir):
+    repo = copy_repo(tmp_path / "repo")
+    params = tiny_pipeline_params(repo, tiny_model_dir)
+    params["engine"] = "hf"
+    params["evaluate"]["quiz_variants"] = ["mc"]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"],
+                   cwd=repo, check=True)
+
+    for method, seed in GRID:
+        dvc(repo, "exp", "run", "--queue", "-n", f"{method}-s{seed}",
+            "-S", f"rewrite.method={method}", "-S", f"seed={seed}")
+    dvc(repo, "queue", "start", "--jobs", "1")
+    status = wait_for_queue(repo)
+    assert status.count("Success") == 4, status
+
+    # the same evaluation items, and the same base scores, in every experiment
+    refs = json.loads(dvc(repo, "exp", "show", "--json"))
+    exps = {e["name"]: e["revs"][0]["rev"] for b in refs for e in (b.get("experiments") or [])}
+    assert set(exps) == {f"{m}-s{s}" for m, s in GRID}
+    items = {name: json.loads(read_at(rev, "data/eval/items.json", repo))
+             for name, rev in exps.items()}
+    first = next(iter(items.values()))["tasks"]
+    for other in items.values():
+        assert {t: (v["ids"], v["base"]) for t, v in other["tasks"].items()} == \
+            {t: (v["ids"], v["base"]) for t, v in first.items()}
+
+    out = subprocess.run([sys.executable, "src/compare_report.py", "--resamples", "200"],
+                         cwd=repo, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    table = (repo / "reports/comparison.md").read_text()
+    assert "| original | 0,1 |" in table and "| prompt | 0,1 |" in table
+    assert "Against `original`" in table and "[" in table  # intervals
+    assert (repo / "reports/comparison.png").stat().st_size > 10_000
+
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("rl-rewriting")
+    parents = {r.info.run_name: r for r in client.search_runs(
+        [experiment.experiment_id], "tags.role = 'experiment'")}
+    assert set(parents) == set(exps)
+    for name, parent in parents.items():
+        assert parent.info.status == "FINISHED"
+        assert {"downstream/gain", "forgetting_mean", "rewrite/acceptance_rate"} <= set(
+            parent.data.metrics), name
+        children = client.search_runs([experiment.experiment_id],
+                                      f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        ran = {c.data.tags["stage"] for c in children}
+        assert {"rewrite", "sft", "evaluate"} <= ran, (name, ran)
+        # stages restored from the run-cache (prepare, evaluate-base, a seed's rewriter) link
+        linked = {k.removeprefix("run.") for k in parent.data.tags if k.startswith("run.")}
+        assert linked == {"prepare", "rollout-and-train-rewriter", "rewrite", "sft",
+                          "evaluate-base", "evaluate"}, (name, linked)
+    seeds = {p.data.tags["seed"] for p in parents.values()}
+    assert seeds == {"0", "1"}
+    # DVC's run-cache: the data and base scores once, each seed's rewriter once
+    ran = [r.data.tags["stage"] for r in client.search_runs([experiment.experiment_id])
+           if "stage" in r.data.tags]
+    assert ran.count("prepare") == ran.count("evaluate-base") == 1, ran
+    assert ran.count("rollout-and-train-rewriter") == 2 and ran.count("evaluate") == 4, ran

@@ -1,0 +1,139 @@
+"""The method comparison over experiments: intervals, pairing, and nothing dropped silently."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from test_rewriter_report import REPO
+
+from compare_report import ReportError, load_runs, markdown, summarise
+
+GENERAL = {"quiz_a": 40, "quiz_b": 60}
+DOWNSTREAM = 50
+
+
+def items(rng, base_p: float, tuned_p: dict, down_tuned: float) -> dict:
+    """Per-item 0/1 scores: the same base items for every run (one data seed)."""
+    base_rng = np.random.default_rng(123)
+    tasks = {"downstream_math": {"ids": [str(i) for i in range(DOWNSTREAM)],
+                                 "base": (base_rng.random(DOWNSTREAM) < 0.1).astype(float).tolist(),
+                                 "tuned": (rng.random(DOWNSTREAM) < down_tuned).astype(float).tolist()}}
+    for task, n in GENERAL.items():
+        base = (base_rng.random(n) < base_p).astype(float)
+        keep = rng.random(n) >= tuned_p[task]  # share of right answers lost
+        tasks[task] = {"ids": [str(i) for i in range(n)], "base": base.tolist(),
+                       "tuned": (base * keep).tolist()}
+    return {"downstream_task": "downstream_math", "tasks": tasks}
+
+
+def row(name, method, seed, state="done", data_seed=0, acceptance=0.5):
+    return {"name": name, "state": state, "rev": None if state != "done" else f"rev-{name}",
+            "params": {"seed": seed, "rewrite": {"method": method}, "data": {"seed": data_seed}},
+            "metrics": {"metrics/rewrite.json": {"acceptance_rate": acceptance,
+                                                 "qa_nll_shift": -0.1 * (method == "rl")}}}
+
+
+def grid(forget_rl: float = 0.05, forget_original: float = 0.4):
+    rng = np.random.default_rng(0)
+    rows, store = [], {}
+    for method, lost in (("original", forget_original), ("rl", forget_rl)):
+        for seed in (0, 1, 2):
+            r = row(f"{method}-s{seed}", method, seed, acceptance=0.4 + 0.1 * seed)
+            rows.append(r)
+            store[r["rev"]] = json.dumps(items(rng, 0.8, {"quiz_a": lost, "quiz_b": lost}, 0.3))
+    rows.append(row("rl-s3", "rl", 3, state="running"))
+    rows.append(row("rl-s4", "rl", 4, state="failed"))
+    rows.append(row("prompt-s0", "prompt", 0))  # finished, but its commit has no items
+    return rows, lambda rev, path: store.get(rev)
+
+
+def test_intervals_cover_the_means_and_a_real_difference_is_resolved():
+    rows, read = grid()
+    runs, left_out = load_runs(rows, read)
+    assert {r["name"] for r in left_out} == {"rl-s3", "rl-s4", "prompt-s0"}
+    assert {r["reason"] for r in left_out if r["name"] != "prompt-s0"} == {"running", "failed"}
+    summary = summarise(runs, resamples=500, seed=0)
+
+    original, rl = summary["methods"]["original"], summary["methods"]["rl"]
+    assert original["seeds"] == rl["seeds"] == [0, 1, 2]
+    for entry in (original, rl):
+        for key in ("gain", "forgetting", "acceptance_rate"):
+            mean, lo, hi = entry[key]
+            assert lo < mean < hi
+    assert original["forgetting"][0] == pytest.approx(0.8 * 0.4, abs=0.08)
+    mean, lo, hi = summary["paired"]["rl"]["forgetting"]  # rl minus original: less forgetting
+    assert hi < 0 and lo < mean < hi
+    assert mean == pytest.approx(rl["forgetting"][0] - original["forgetting"][0])
+    assert set(summary["paired"]["rl"]["forgetting_by_task"]) == set(GENERAL)
+    assert len(summary["runs"]) == 6
+
+    text = markdown(summary, left_out, 500)
+    assert "| rl | 0,1,2 |" in text and " *" in text  # the resolved difference is marked
+    assert "- rl-s3 (rl, seed 3): running" in text and "- prompt-s0 (prompt, seed 0): no " in text
+
+
+def test_no_difference_is_not_marked_resolved():
+    rows, read = grid(forget_rl=0.2, forget_original=0.2)
+    summary = summarise(load_runs(rows, read)[0], resamples=500, seed=0)
+    mean, lo, hi = summary["paired"]["rl"]["forgetting"]
+    assert lo < 0 < hi
+
+
+def test_one_seed_has_no_seed_interval_but_an_item_interval():
+    rows, read = grid()
+    runs = [r for r in load_runs(rows, read)[0] if r["seed"] == 0]
+    summary = summarise(runs, resamples=200, seed=0)
+    assert summary["methods"]["rl"]["acceptance_rate"][1] is None
+    assert summary["paired"]["rl"]["forgetting"][1] is not None
+    assert "(one seed)" in markdown(summary, [], 200)
+
+
+def test_mixed_data_seeds_are_refused():
+    rows, read = grid()
+    rows[0]["params"]["data"]["seed"] = 7
+    with pytest.raises(ReportError, match="data seeds"):
+        load_runs(rows, read)
+
+
+def test_the_script_writes_the_report_and_figure_from_dvc_exp_show(tmp_path):
+    """The CLI on a saved `dvc exp show --json`, reading per-item results from git commits."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(git[:3] + ["init", "-q"], check=True)
+    rows, read = grid()
+    exps = []
+    for r in rows:
+        rev = None
+        if r["rev"] and read(r["rev"], "") is not None:
+            (repo / "data/eval").mkdir(parents=True, exist_ok=True)
+            (repo / "data/eval/items.json").write_text(read(r["rev"], ""))
+            subprocess.run(git + ["add", "-A"], check=True)
+            subprocess.run(git + ["commit", "-qm", r["name"]], check=True)
+            rev = subprocess.run(git[:3] + ["rev-parse", "HEAD"], capture_output=True,
+                                 text=True, check=True).stdout.strip()
+        elif r["rev"]:
+            rev = "0" * 40  # a commit that does not exist: no items
+        revision = {"rev": rev or "workspace", "name": r["name"],
+                    "data": {"params": {"params.yaml": {"data": r["params"]}},
+                             "metrics": {k: {"data": v} for k, v in r["metrics"].items()}},
+                    "error": {"msg": "failed"} if r["state"] == "failed" else None}
+        executor = {"state": r["state"]} if r["state"] == "running" else None
+        exps.append({"name": r["name"], "revs": [revision], "executor": executor})
+    show = tmp_path / "show.json"
+    show.write_text(json.dumps([{"rev": "workspace", "experiments": None},
+                                {"rev": "abc", "experiments": exps}]))
+    out = tmp_path / "reports" / "comparison"
+    done = subprocess.run([sys.executable, str(REPO / "src/compare_report.py"), "--show-json",
+                           str(show), "--out", str(out), "--resamples", "300"],
+                          cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "reports/comparison.png").stat().st_size > 10_000
+    table = (tmp_path / "reports/comparison.md").read_text()
+    assert table.startswith("# Methods compared") and "| original | 0,1,2 |" in table
+    assert "prompt-s0 (prompt, seed 0): no data/eval/items.json" in table
+    points = json.loads((tmp_path / "reports/comparison_points.json").read_text())
+    assert {(p["method"], p["seed"]) for p in points} == {(m, s) for m in ("original", "rl")
+                                                          for s in (0, 1, 2)}
