@@ -29,6 +29,7 @@ from pathlib import Path
 import mlflow
 import psutil
 import yaml
+from mlflow.entities import Param
 
 DEFAULT_EXPERIMENT = "rl-rewriting"
 # a model-training experiment: MLflow 3 otherwise opens it in its GenAI view
@@ -94,7 +95,7 @@ def flatten(params: dict) -> dict:
 
 def stage_graph(dvc_yaml: Path = DVC_YAML) -> dict[str, dict]:
     """{stage: {"deps": [...], "outs": [...], "metrics": [...]}} as dvc.yaml declares them."""
-    stages = yaml.safe_load(dvc_yaml.read_text())["stages"]
+    stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages") or {}
 
     def paths(entries):
         return [e if isinstance(e, str) else next(iter(e)) for e in entries or []]
@@ -149,9 +150,10 @@ def parent_run(client, experiment_id: str, root: Path) -> str:
             "method": str(_dig(params, "rewrite.method")), "seed": str(params.get("seed")),
             "data_seed": str(_dig(params, "data.seed")), "engine": str(params.get("engine"))}
     run = client.create_run(experiment_id, run_name=name, tags=tags)
-    flat = flatten(params)
-    for key, value in flat.items():
-        client.log_param(run.info.run_id, key, "null" if value is None else str(value)[:6000])
+    logged = [Param(key, "null" if value is None else str(value))
+              for key, value in flatten(params).items()]
+    for start in range(0, len(logged), 100):  # MLflow's batch limit
+        client.log_batch(run.info.run_id, params=logged[start:start + 100])
     return run.info.run_id
 
 
