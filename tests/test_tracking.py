@@ -99,6 +99,16 @@ def test_a_run_orphaned_by_sigkill_is_closed_when_the_stage_next_starts(tmp_path
         pass
     assert client.get_run(orphan).info.status == "KILLED"
 
+    # a killed stage of another experiment: closed by any stage, its parent too
+    parent = client.create_run(first.info.experiment_id, tags={"role": "experiment"}).info.run_id
+    orphan = client.create_run(first.info.experiment_id,
+                               tags={"stage": "rewrite", "host": socket.gethostname(),
+                                     "pid": "999999999", "mlflow.parentRunId": parent}).info.run_id
+    with tracking.stage_run("evaluate", {}):
+        pass
+    assert client.get_run(orphan).info.status == "KILLED"
+    assert client.get_run(parent).info.status == "KILLED"
+
 
 DVC_YAML = """stages:
   rewrite:

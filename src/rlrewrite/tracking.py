@@ -10,7 +10,7 @@ its latest stage.
 
 The store is a sqlite file in the user's repository (`mlflow.db`), or `MLFLOW_TRACKING_URI` when
 set. A stage's run ends FINISHED, FAILED (an exception) or KILLED (Ctrl-C, SIGTERM); a run left
-RUNNING by a SIGKILLed process is closed as KILLED when that stage next starts on the same host. `dvc exp run --queue/--temp` executes stages in a temporary copy of the repository and sets
+RUNNING by a SIGKILLed process is closed as KILLED, with its parent, when any stage next starts on the same host. `dvc exp run --queue/--temp` executes stages in a temporary copy of the repository and sets
 `DVC_ROOT` to the user's one, so relative locations resolve against `DVC_ROOT` and those runs land
 in the same store. Artifacts go next to the store (`mlartifacts/`), for the same reason.
 """
@@ -190,12 +190,13 @@ def _raise_terminated(signum, frame):
     raise StageTerminated(f"signal {signum}")
 
 
-def close_orphaned_runs(experiment_id: str, stage: str) -> list[str]:
-    """RUNNING runs of `stage` started on this host by a process that no longer exists (it was
-    SIGKILLed or the machine lost power): ended as KILLED. Returns their ids."""
+def close_orphaned_runs(experiment_id: str) -> list[str]:
+    """RUNNING stage runs started on this host by a process that no longer exists (it was
+    SIGKILLed or the machine lost power): ended as KILLED, and their parent runs with them.
+    Returns the stage runs' ids."""
     client = mlflow.MlflowClient()
-    runs = client.search_runs([experiment_id], f"tags.stage = '{stage}' and "
-                              f"attributes.status = 'RUNNING' and tags.host = '{socket.gethostname()}'")
+    runs = client.search_runs([experiment_id], f"attributes.status = 'RUNNING' and "
+                              f"tags.host = '{socket.gethostname()}'")
     closed = []
     for run in runs:
         pid = int(run.data.tags.get("pid", "0") or 0)
@@ -203,6 +204,9 @@ def close_orphaned_runs(experiment_id: str, stage: str) -> list[str]:
         if not alive:
             client.set_terminated(run.info.run_id, "KILLED")
             closed.append(run.info.run_id)
+            parent = run.data.tags.get("mlflow.parentRunId")
+            if parent and client.get_run(parent).info.status == "RUNNING":
+                client.set_terminated(parent, "KILLED")
     return closed
 
 
@@ -220,7 +224,7 @@ def stage_run(stage: str, params: dict):
     client = mlflow.MlflowClient()
     if experiment.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
         client.set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
-    close_orphaned_runs(experiment.experiment_id, stage)
+    close_orphaned_runs(experiment.experiment_id)
     graph = stage_graph() if DVC_YAML.is_file() else {}
     parent_id = parent_run(client, experiment.experiment_id, root)
     before = upstream(stage, graph) if stage in graph else []
