@@ -55,12 +55,16 @@ test-quick: setup
 # Compare methods across training seeds: queue the grid as named experiments (`rl-s1`...), run
 # the queue (one experiment at a time: each uses both cores), then write reports/comparison.*.
 # An interrupted queue resumes with `make grid-run`; `make grid-status` lists what ran/failed.
-METHODS ?= original prompt self rl
+# `dft` is `original` targets under TRL's Dynamic Fine-Tuning loss (`sft.loss=dft`), a loss-level
+# baseline beside the rewriting methods.
+METHODS ?= original prompt self rl dft
 SEEDS ?= 0 1 2
 
 grid: setup $(VLLM_SETUP)
 	for s in $(SEEDS); do for m in $(METHODS); do \
-	  $(BIN)/dvc exp run --queue -n $$m-s$$s -S rewrite.method=$$m -S seed=$$s || exit 1; \
+	  if [ $$m = dft ]; then set -- -S rewrite.method=original -S sft.loss=dft; \
+	  else set -- -S rewrite.method=$$m -S sft.loss=nll; fi; \
+	  $(BIN)/dvc exp run --queue -n $$m-s$$s "$$@" -S seed=$$s || exit 1; \
 	done; done
 	$(MAKE) grid-run
 

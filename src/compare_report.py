@@ -28,12 +28,14 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from rlrewrite.evaluation.harness import family
+from rlrewrite.evaluation.intervals import bootstrap
 from rlrewrite.experiments import experiments, read_at
 from rlrewrite.markers import fill_markers
 
 ITEMS = "data/eval/items.json"
 REFERENCE = "original"
-METHOD_ORDER = ("original", "prompt", "self", "rl")
+METHOD_ORDER = ("original", "prompt", "self", "rl", "dft")
 SCALARS = {  # metrics/rewrite.json key -> report label
     "acceptance_rate": "acceptance",
     "qa_nll_shift": "π0 NLL shift",
@@ -47,12 +49,20 @@ class ReportError(ValueError):
     pass
 
 
+def method_label(params: dict) -> str | None:
+    """`rewrite.method`, or `dft` for expert targets under the DFT loss (`sft.loss: dft`)."""
+    method = (params.get("rewrite") or {}).get("method")
+    if (params.get("sft") or {}).get("loss") == "dft":
+        return "dft" if method == "original" else f"{method}+dft"
+    return method
+
+
 def load_runs(rows: list[dict], read=read_at) -> tuple[list[dict], list[dict]]:
     """(finished runs with items, everything else with the reason)."""
     runs, left_out = [], []
     for row in rows:
         params = row["params"]
-        entry = {"name": row["name"], "method": (params.get("rewrite") or {}).get("method"),
+        entry = {"name": row["name"], "method": method_label(params),
                  "seed": params.get("seed"), "data_seed": (params.get("data") or {}).get("seed")}
         if row["state"] != "done" or row["rev"] is None:
             left_out.append({**entry, "reason": row["state"]})
@@ -93,24 +103,6 @@ def task_slices(run: dict, tasks: list[str]) -> list[slice]:
     return out
 
 
-def bootstrap(diff: np.ndarray, groups: list[slice], resamples: int, rng) -> tuple[float, float, float]:
-    """Mean of a (seeds, items) matrix and its 95% interval: seeds resampled with replacement,
-    items resampled within each group (benchmark), the same items for every seed."""
-    seeds, items = diff.shape
-    seed_w = np.stack([np.bincount(rng.integers(0, seeds, seeds), minlength=seeds)
-                       for _ in range(resamples)]) / seeds
-    item_w = np.zeros((resamples, items))
-    for group in groups:
-        n = group.stop - group.start
-        draws = rng.integers(0, n, (resamples, n)) + group.start
-        for b in range(resamples):
-            item_w[b] += np.bincount(draws[b], minlength=items)
-    item_w /= items
-    means = np.einsum("bs,sn,bn->b", seed_w, diff, item_w)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return float(diff.mean()), float(lo), float(hi)
-
-
 def t_interval(values: list[float]) -> tuple[float, float | None, float | None]:
     values = [v for v in values if v is not None]
     if not values:
@@ -120,6 +112,21 @@ def t_interval(values: list[float]) -> tuple[float, float | None, float | None]:
         return mean, None, None
     half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values))
     return mean, mean - half, mean + half
+
+
+def by_family(diff: np.ndarray, general: list[str], groups: list[slice], resamples: int,
+              rng) -> dict:
+    """Item-weighted forgetting of each benchmark family (standard, quiz, ...)."""
+    out = {}
+    for name in sorted({family(t) for t in general}):
+        picked = [g for t, g in zip(general, groups) if family(t) == name]
+        columns = np.concatenate([np.arange(g.start, g.stop) for g in picked])
+        sub, start = [], 0
+        for g in picked:
+            sub.append(slice(start, start + g.stop - g.start))
+            start += g.stop - g.start
+        out[name] = bootstrap(diff[:, columns], sub, resamples, rng)
+    return out
 
 
 def summarise(runs: list[dict], resamples: int, seed: int) -> dict:
@@ -132,7 +139,8 @@ def summarise(runs: list[dict], resamples: int, seed: int) -> dict:
         by_method[run["method"]].append(run)
     methods = sorted(by_method, key=lambda m: (METHOD_ORDER + (m,)).index(m))
     groups = task_slices(runs[0], general)
-    out = {"downstream_task": downstream, "general_tasks": general, "methods": {},
+    out = {"downstream_task": downstream, "general_tasks": general,
+           "families": sorted({family(t) for t in general}), "methods": {},
            "paired": {}, "runs": []}
     for method in methods:
         mruns = sorted(by_method[method], key=lambda r: r["seed"])
@@ -141,6 +149,7 @@ def summarise(runs: list[dict], resamples: int, seed: int) -> dict:
         entry = {"seeds": [r["seed"] for r in mruns],
                  "gain": bootstrap(gain, [slice(0, gain.shape[1])], resamples, rng),
                  "forgetting": bootstrap(forget, groups, resamples, rng) if general else None,
+                 "forgetting_by_family": by_family(forget, general, groups, resamples, rng),
                  "forgetting_by_task": {t: bootstrap(forget[:, g], [slice(0, g.stop - g.start)],
                                                      resamples, rng)
                                         for t, g in zip(general, groups)}}
@@ -168,6 +177,7 @@ def summarise(runs: list[dict], resamples: int, seed: int) -> dict:
                 "seeds": [r["seed"] for r in others],
                 "gain": bootstrap(d_gain, [slice(0, d_gain.shape[1])], resamples, rng),
                 "forgetting": bootstrap(d_forget, groups, resamples, rng) if general else None,
+                "forgetting_by_family": by_family(d_forget, general, groups, resamples, rng),
                 "forgetting_by_task": {t: bootstrap(d_forget[:, g], [slice(0, g.stop - g.start)],
                                                     resamples, rng)
                                        for t, g in zip(general, groups)}}
@@ -190,16 +200,19 @@ def fmt(interval, digits: int = 3, signed: bool = False) -> str:
 
 def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
     methods = summary["methods"]
+    families = summary["families"]
     lines = ["Per method, mean over training seeds with a 95% interval. Gain and forgetting "
              "(accuracy points as fractions, item-weighted over "
              f"{len(summary['general_tasks'])} general benchmarks): bootstrap over seeds and items "
              f"({resamples} resamples); the rewrite columns: t-interval over seeds.", "",
              "| method | seeds | downstream gain | forgetting | "
-             + " | ".join(SCALARS.values()) + " |",
-             "|---|---|---|---|" + "---|" * len(SCALARS)]
+             + " | ".join(f"forgetting: {f}" for f in families)
+             + (" | " if families else "") + " | ".join(SCALARS.values()) + " |",
+             "|---|---|---|---|" + "---|" * (len(families) + len(SCALARS))]
     for method, e in methods.items():
         lines.append(f"| {method} | {','.join(map(str, e['seeds']))} | {fmt(e['gain'])} "
                      f"| {fmt(e['forgetting'])} | "
+                     + "".join(f"{fmt(e['forgetting_by_family'][f])} | " for f in families)
                      + " | ".join(fmt(e[k]) for k in SCALARS) + " |")
     lines += ["", "Forgetting per benchmark (base − tuned accuracy):", "",
               "| method | " + " | ".join(summary["general_tasks"]) + " |",
@@ -212,15 +225,18 @@ def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
                   f"{REFERENCE}; * marks an interval that excludes 0; less forgetting is "
                   "negative):", "",
                   "| method | seeds | Δ gain | Δ forgetting | "
+                  + "".join(f"Δ {f} | " for f in families)
                   + " | ".join(f"Δ {t}" for t in summary["general_tasks"]) + " |",
-                  "|---|---|---|---|" + "---|" * len(summary["general_tasks"])]
+                  "|---|---|---|---|" + "---|" * (len(families) + len(summary["general_tasks"]))]
         for method, p in summary["paired"].items():
             if not p["seeds"]:
                 lines.append(f"| {method} | no seed shared with {REFERENCE} |" + " |" * (
-                    2 + len(summary["general_tasks"])))
+                    2 + len(families) + len(summary["general_tasks"])))
                 continue
             lines.append(f"| {method} | {','.join(map(str, p['seeds']))} "
                          f"| {fmt(p['gain'], signed=True)} | {fmt(p['forgetting'], signed=True)} | "
+                         + "".join(f"{fmt(p['forgetting_by_family'][f], signed=True)} | "
+                                   for f in families)
                          + " | ".join(fmt(p["forgetting_by_task"][t], signed=True)
                                       for t in summary["general_tasks"]) + " |")
     if left_out:

@@ -1,6 +1,8 @@
 """Stage `evaluate`: the fine-tuned model against the cached base scores.
 
-Writes metrics/eval.json (downstream gain, per-task forgetting, its mean, per-item flips),
+Writes metrics/eval.json (downstream gain, truncation, no-answer and gold-solution NLL;
+forgetting per task, per benchmark family and item-weighted over all, each with a paired
+bootstrap interval over items; per-item flips),
 metrics/eval_point.json (one gain-versus-forgetting point for `dvc plots diff`) and
 data/eval/items.json (per-item base and tuned scores, which src/compare_report.py pairs across
 experiments).
@@ -13,6 +15,7 @@ import sys
 from pathlib import Path
 
 import mlflow
+from transformers import AutoTokenizer
 
 from rlrewrite.config import ParamsError
 from rlrewrite.device import dtype_name, precision_label
@@ -21,10 +24,12 @@ from rlrewrite.evaluation.harness import (
     DOWNSTREAM_TASK,
     EvalError,
     compare,
+    downstream_record,
     evaluate_model,
     general_tasks,
     paired_items,
 )
+from rlrewrite.evaluation.solution_nll import solution_nll
 from rlrewrite.jsonl import read_jsonl, write_json
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.stage_params import load_stage_params
@@ -34,6 +39,7 @@ BASE_DIR = Path("models/base")
 SFT_DIR = Path("models/sft")
 BASE_RESULTS = Path("data/eval/base.json")
 TRAIN_DATA = Path("data/rewritten/train.jsonl")
+TEST_DATA = Path("data/prepared/test.jsonl")
 METRICS = Path("metrics/eval.json")
 POINT = Path("metrics/eval_point.json")
 ITEMS = Path("data/eval/items.json")
@@ -57,17 +63,23 @@ def main() -> None:
                                dtype_name(cfg.precision),
                                adapter_dir=SFT_DIR if is_adapter else None,
                                engine=params.engine, vllm_cfg=params.vllm)
-        result = compare(base, tuned, general)
+        test = read_jsonl(TEST_DATA)
+        nll = solution_nll(BASE_DIR if is_adapter else SFT_DIR, [r["question"] for r in test],
+                           [r["solution"] for r in test],
+                           adapter_dir=SFT_DIR if is_adapter else None)
+        tuned[DOWNSTREAM_TASK]["record"] = downstream_record(
+            tuned, test, list(nll), AutoTokenizer.from_pretrained(BASE_DIR))
+        result = compare(base, tuned, general, seed=params.data.seed)
         write_json(ITEMS, paired_items(base, tuned, tasks))
         usage = stage_usage(precision_label(cfg.precision), params.engine)
         write_json(METRICS, {**result, **usage, **run_reference()})
         log_usage(usage)
         write_json(POINT, [{"method": method, "gain": result["downstream"]["gain"],
                             "forgetting_mean": result["forgetting_mean"]}])
-        flat = {"downstream/base": result["downstream"]["base"],
-                "downstream/tuned": result["downstream"]["tuned"],
-                "downstream/gain": result["downstream"]["gain"],
-                "forgetting_mean": result["forgetting_mean"]}
+        flat = {f"downstream/{k}": v for k, v in result["downstream"].items()}
+        flat["forgetting_mean"] = result["forgetting_mean"]
+        for name, values in result["families"].items():
+            flat[f"forgetting_family/{name}"] = values["forgetting"]
         for task, values in result["general"].items():
             flat[f"forgetting/{task}"] = values["forgetting"]
             flat[f"tuned/{task}"] = values["tuned"]

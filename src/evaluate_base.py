@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import mlflow
+from transformers import AutoTokenizer
 
 from rlrewrite.config import ParamsError
 from rlrewrite.device import dtype_name, precision_label
@@ -15,15 +16,18 @@ from rlrewrite.engines.vllm_engine import EngineError
 from rlrewrite.evaluation.harness import (
     DOWNSTREAM_TASK,
     EvalError,
+    downstream_record,
     evaluate_model,
     general_tasks,
 )
-from rlrewrite.jsonl import write_json
+from rlrewrite.evaluation.solution_nll import solution_nll
+from rlrewrite.jsonl import read_jsonl, write_json
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import run_reference, stage_run
 
 MODEL_DIR = Path("models/base")
+TEST_DATA = Path("data/prepared/test.jsonl")
 RESULTS = Path("data/eval/base.json")
 METRICS = Path("metrics/eval_base.json")
 
@@ -36,8 +40,16 @@ def main() -> None:
         scores = evaluate_model(MODEL_DIR, tasks, cfg, params.data.seed,
                                 dtype_name(cfg.precision),
                                 engine=params.engine, vllm_cfg=params.vllm)
+        test = read_jsonl(TEST_DATA)
+        nll = solution_nll(MODEL_DIR, [r["question"] for r in test], [r["solution"] for r in test])
+        scores[DOWNSTREAM_TASK]["record"] = downstream_record(
+            scores, test, list(nll), AutoTokenizer.from_pretrained(MODEL_DIR))
         write_json(RESULTS, scores)
         summary = {task: round(s["score"], 4) for task, s in scores.items()}
+        record = scores[DOWNSTREAM_TASK]["record"]
+        summary.update(downstream_truncated=record["truncated"],
+                       downstream_no_answer=record["no_answer"],
+                       downstream_gold_nll=round(float(nll.mean()), 4))
         mlflow.log_metrics({f"base/{t}": v for t, v in summary.items()})
         usage = stage_usage(precision_label(cfg.precision), params.engine)
         summary.update(usage)

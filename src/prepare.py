@@ -1,5 +1,6 @@
 """Stage `prepare`: base model to models/base, downstream splits to data/prepared,
-general-knowledge quiz tasks to data/benchmarks, sizes to metrics/prepare.json."""
+general-knowledge quiz tasks and samples of the standard benchmarks to data/benchmarks, sizes to
+metrics/prepare.json."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rlrewrite.data.quiz import build_items, load_task_definitions, read_pairs
 from rlrewrite.data.sources import open_source
 from rlrewrite.data.splits import draw_splits
 from rlrewrite.evaluation.quiz_tasks import write_quiz_tasks
+from rlrewrite.evaluation.standard_tasks import STANDARD_DIR, check_names, write_samples
 from rlrewrite.jsonl import DataError, write_json, write_jsonl
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.stage_params import load_stage_params
@@ -35,6 +37,7 @@ def mean_tokens(tokenizer, texts: list[str]) -> float:
 
 def main() -> None:
     params = load_stage_params("prepare")
+    check_names(list(params.benchmarks.standard))  # before the slow model conversion
     with stage_run("prepare", params.logged()):
         model_info = materialise_base_model(params.model.name, MODEL_DIR)
         tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
@@ -43,8 +46,11 @@ def main() -> None:
         train_stream = open_source(data, data.seed)
         test_stream = (open_source(data, data.seed, split=data.test_split)
                        if data.test_split else None)
-        splits = draw_splits(train_stream, test_stream, data.sizes, data.rl_shares_sft)
+        splits = draw_splits(train_stream, test_stream, data.sizes, data.rl_shares_sft,
+                             data.test_templates)
         metrics = {"collisions_dropped": splits.collisions_dropped,
+                   "template_collisions_dropped": splits.template_collisions_dropped,
+                   "test_templates": len(splits.test_templates),
                    "skipped_no_answer": train_stream.skipped + (test_stream.skipped if test_stream else 0),
                    "model_parameters": model_info["parameters"]}
         for split in ("sft", "rl", "test"):
@@ -68,6 +74,9 @@ def main() -> None:
             write_jsonl(data_file, items)
             write_quiz_tasks(BENCH_DIR / "tasks", data_file.as_posix(), name, N_CHOICES)
             metrics[f"quiz_{name}_items"] = len(items)
+
+        for name, count in write_samples(bench.standard, data.seed, STANDARD_DIR).items():
+            metrics[f"std_{name}_items"] = count
 
         usage = stage_usage()
         metrics.update(usage)

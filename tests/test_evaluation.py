@@ -1,4 +1,5 @@
-"""lm-eval on the tiny model: the downstream math task, the quiz tasks, comparison and flips."""
+"""lm-eval on the tiny model: the downstream math task, the quiz tasks, the offline standard
+benchmarks, comparison with paired intervals, and flips."""
 
 import pytest
 from test_config import REPO
@@ -8,11 +9,14 @@ from rlrewrite.evaluation.harness import (
     DOWNSTREAM_TASK,
     EvalError,
     compare,
+    downstream_record,
     evaluate_model,
     flips,
     general_tasks,
 )
 from rlrewrite.evaluation.quiz_tasks import write_quiz_tasks
+from rlrewrite.evaluation.solution_nll import solution_nll
+from rlrewrite.evaluation.standard_tasks import BENCHMARKS, write_samples
 from rlrewrite.jsonl import write_jsonl
 
 TEST = [{"id": f"t{i}", "question": f"What is {i} + {i}?", "solution": f"#### {2 * i}",
@@ -38,9 +42,10 @@ def eval_cfg(**changes):
 
 def test_general_tasks_follow_variants_and_online_names():
     bench = load_params(REPO / "params.yaml").benchmarks.model_copy(
-        update={"quiz_tasks": ["x"], "lm_eval_tasks": ["arc_easy"]})
-    assert general_tasks(bench, eval_cfg(quiz_variants=["mc", "gen"])) == ["quiz_x", "quiz_x_gen", "arc_easy"]
-    assert general_tasks(bench, eval_cfg(quiz_variants=["gen"])) == ["quiz_x_gen", "arc_easy"]
+        update={"standard": {"piqa": 5}, "quiz_tasks": ["x"], "lm_eval_tasks": ["mmlu"]})
+    assert general_tasks(bench, eval_cfg(quiz_variants=["mc", "gen"])) == [
+        "std_piqa", "quiz_x", "quiz_x_gen", "mmlu"]
+    assert general_tasks(bench, eval_cfg(quiz_variants=["gen"])) == ["std_piqa", "quiz_x_gen", "mmlu"]
 
 
 @pytest.mark.slow
@@ -77,18 +82,80 @@ def test_math_equivalence_hook():
     assert module.process_results({"answer": "12"}, ["I think 13"]) == {"math_equiv": 0.0}
 
 
-def test_flips_and_compare():
+def test_flips_and_compare_weight_forgetting_by_items():
     assert flips({"0": 1, "1": 0, "2": 1}, {"0": 0, "1": 1, "2": 1}) == {"lost": 1, "gained": 1}
-    base = {DOWNSTREAM_TASK: {"score": 0.1, "items": {"0": 0, "1": 1}},
-            "quiz_x": {"score": 0.6, "items": {"0": 1, "1": 1}},
-            "quiz_y": {"score": 0.5, "items": {"0": 1, "1": 0}}}
-    tuned = {DOWNSTREAM_TASK: {"score": 0.4, "items": {"0": 1, "1": 1}},
-             "quiz_x": {"score": 0.5, "items": {"0": 0, "1": 1}},
-             "quiz_y": {"score": 0.6, "items": {"0": 1, "1": 1}}}
-    result = compare(base, tuned, ["quiz_x", "quiz_y"])
-    assert result["downstream"] == {"base": 0.1, "tuned": 0.4, "gain": 0.3}
-    assert result["general"]["quiz_x"]["forgetting"] == pytest.approx(0.1)
-    assert result["general"]["quiz_y"]["forgetting"] == pytest.approx(-0.1)
-    assert result["forgetting_mean"] == pytest.approx(0.0)
-    assert result["flips"]["quiz_x"] == {"lost": 1, "gained": 0}
+    base = {DOWNSTREAM_TASK: {"score": 0.5, "items": {"0": 0, "1": 1}},
+            "quiz_x": {"score": 1.0, "items": {"0": 1, "1": 1, "2": 1, "3": 1}},
+            "std_y": {"score": 0.0, "items": {"0": 0}}}
+    tuned = {DOWNSTREAM_TASK: {"score": 1.0, "items": {"0": 1, "1": 1}},
+             "quiz_x": {"score": 0.5, "items": {"0": 0, "1": 1, "2": 0, "3": 1}},
+             "std_y": {"score": 1.0, "items": {"0": 1}}}
+    result = compare(base, tuned, ["quiz_x", "std_y"])
+    down = result["downstream"]
+    assert (down["base"], down["tuned"], down["gain"], down["items"]) == (0.5, 1.0, 0.5, 2)
+    assert down["ci95_low"] <= 0.5 <= down["ci95_high"]
+    assert result["general"]["quiz_x"]["forgetting"] == pytest.approx(0.5)
+    assert result["general"]["std_y"]["forgetting"] == pytest.approx(-1.0)
+    # item-weighted: (2 lost of 4 quiz items - 1 gained std item) / 5, not the task mean -0.25
+    assert result["forgetting_mean"] == pytest.approx(0.2)
+    assert result["forgetting"]["items"] == 5
+    assert result["forgetting"]["ci95_low"] < 0.2 < result["forgetting"]["ci95_high"]
+    assert result["families"]["quiz"]["forgetting"] == pytest.approx(0.5)
+    assert result["families"]["standard"]["forgetting"] == pytest.approx(-1.0)
+    assert result["flips"]["quiz_x"] == {"lost": 2, "gained": 0}
     assert result["flips"][DOWNSTREAM_TASK] == {"lost": 0, "gained": 1}
+
+
+def test_forgetting_interval_narrows_with_items():
+    def forgetting(n):
+        base = {DOWNSTREAM_TASK: {"score": 0, "items": {"0": 0}},
+                "quiz_x": {"score": 0, "items": {str(i): float(i % 2) for i in range(n)}}}
+        tuned = {DOWNSTREAM_TASK: {"score": 0, "items": {"0": 0}},
+                 "quiz_x": {"score": 0, "items": {str(i): float(i % 4 == 1) for i in range(n)}}}
+        f = compare(base, tuned, ["quiz_x"])["forgetting"]
+        return f["ci95_high"] - f["ci95_low"]
+    assert forgetting(400) < forgetting(40) / 2
+
+
+def test_standard_benchmarks_sample_deterministically_from_the_packaged_data(tmp_path):
+    sizes = {name: 7 for name in BENCHMARKS}
+    assert write_samples(sizes, seed=3, out_dir=tmp_path / "a") == sizes
+    write_samples(sizes, seed=3, out_dir=tmp_path / "b")
+    write_samples(sizes, seed=4, out_dir=tmp_path / "c")
+    for name in BENCHMARKS:
+        a = (tmp_path / "a" / f"{name}.jsonl").read_text()
+        assert a == (tmp_path / "b" / f"{name}.jsonl").read_text()
+        assert a != (tmp_path / "c" / f"{name}.jsonl").read_text()
+    assert '"label": 0' in (tmp_path / "a/piqa.jsonl").read_text() or \
+        '"label": 1' in (tmp_path / "a/piqa.jsonl").read_text()
+    with pytest.raises(ValueError, match="benchmarks.standard: unknown benchmark"):
+        write_samples({"hellaswagg": 3}, seed=0, out_dir=tmp_path / "d")
+
+
+@pytest.mark.slow
+def test_standard_benchmarks_run_under_the_official_task_configs(workdir, tiny_model_dir):
+    write_samples({"piqa": 4, "lambada_openai": 3}, seed=0)
+    scores = evaluate_model(tiny_model_dir, ["std_piqa", "std_lambada_openai", "quiz_x"],
+                            eval_cfg(), seed=0, dtype="float32")
+    assert set(scores["std_piqa"]["items"]) == {"0", "1", "2", "3"}
+    assert set(scores["std_lambada_openai"]["items"]) == {"0", "1", "2"}
+    # lm-eval's own piqa config: two options per item, the official prompt, no chat template
+    sample = scores["std_piqa"]["samples"][0]
+    assert len(sample["response"]) == 2
+    assert scores["std_lambada_openai"]["samples"][0]["target"].startswith(" ")
+
+
+def test_gold_solution_nll_and_downstream_record(workdir, tiny_model_dir):
+    questions, solutions = [r["question"] for r in TEST], [r["solution"] for r in TEST]
+    nll = solution_nll(tiny_model_dir, questions, solutions)
+    assert nll.shape == (3,) and (nll > 0).all()
+    # a random tiny model is near-uniform over its vocabulary: about ln(V) nats per token
+    assert abs(nll.mean() - 10.8) < 1.5
+    from transformers import AutoTokenizer
+
+    scores = {DOWNSTREAM_TASK: {"samples": [{"response": "so 2 + 2 = 4"}, {"response": "no idea"},
+                                            {"response": "x " * 400}]}}
+    record = downstream_record(scores, TEST, list(nll), AutoTokenizer.from_pretrained(tiny_model_dir))
+    assert record["no_answer"] == pytest.approx(2 / 3, abs=1e-4)
+    assert record["truncated"] == pytest.approx(1 / 3, abs=1e-4)
+    assert set(record["gold_nll"]) == {"0", "1", "2"}

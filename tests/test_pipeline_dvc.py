@@ -26,6 +26,7 @@ def tiny_pipeline_params(repo: Path, tiny_model_dir: Path) -> dict:
     params["model"]["name"] = str(tiny_model_dir)
     params["data"]["sizes"] = {"sft": 6, "rl": 4, "test": 3}
     params["benchmarks"]["quiz_max_items"] = 8
+    params["benchmarks"]["standard"] = {"piqa": 3, "lambada_openai": 2}
     params["rewriter"].update(num_generations=2, questions_per_device=1,
                               gradient_accumulation_steps=2, max_completion_length=8,
                               max_steps=2, save_steps=1, embedder="policy", precision="fp32")
@@ -84,16 +85,24 @@ def test_pipeline_runs_and_is_cached(tmp_path, tiny_vllm_model_dir):
     assert sft["examples"] == 6 and sft["tokens_seen"] > 0
     evaluation = json.loads((repo / "metrics/eval.json").read_text())
     usage = {"time_s", "peak_rss_gib", "device", "precision", "engine", "mlflow_run_id"}
-    assert set(evaluation) == {"downstream", "general", "forgetting_mean", "flips"} | usage
+    assert set(evaluation) == {"downstream", "general", "families", "forgetting",
+                               "forgetting_mean", "flips"} | usage
     for stage in ("prepare", "rewriter", "rewrite", "sft", "eval_base", "eval"):
         recorded = json.loads((repo / f"metrics/{stage}.json").read_text())
         assert recorded["time_s"] > 0 and 0 < recorded["peak_rss_gib"] < 64, stage
         assert recorded["device"] == ("cuda" if torch.cuda.is_available() else "cpu"), stage
         assert stage == "prepare" or recorded["precision"] == "fp32", stage
         assert recorded.get("engine") == (None if stage in ("prepare", "sft") else "vllm"), stage
-    assert set(evaluation["downstream"]) == {"base", "tuned", "gain"}
+    assert set(evaluation["downstream"]) >= {"base", "tuned", "gain", "ci95_low", "ci95_high",
+                                             "truncated_tuned", "no_answer_tuned",
+                                             "gold_nll_base", "gold_nll_shift"}
     quiz = [f"quiz_{t}" for t in params["benchmarks"]["quiz_tasks"]]
-    assert set(evaluation["general"]) == set(quiz + [f"{t}_gen" for t in quiz])
+    assert set(evaluation["general"]) == set(quiz + [f"{t}_gen" for t in quiz]
+                                             + ["std_piqa", "std_lambada_openai"])
+    assert set(evaluation["families"]) == {"quiz", "standard"}
+    paired = json.loads((repo / "data/eval/items.json").read_text())["tasks"]
+    assert evaluation["forgetting"]["items"] == sum(
+        len(paired[t]["ids"]) for t in evaluation["general"])
     assert "forgetting_mean" in dvc(repo, "metrics", "show")
 
     again = dvc(repo, "repro")

@@ -84,3 +84,18 @@ def test_cpu_training_scores_in_small_tiles_with_the_same_loss(tmp_path, tiny_mo
     fit_lm_head_to_cpu()
     assert batch["input_ids"].numel() > 7
     torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)
+
+
+def test_dft_loss_weights_each_token_by_its_probability(tmp_path, tiny_model_dir):
+    """`sft.loss: dft` reaches TRL: on the same batch, the DFT loss is the NLL with every token
+    weighted by its (detached) probability, so it is far below the NLL on a random model."""
+    losses = {}
+    for loss in ("nll", "dft"):
+        trainer = build_sft_trainer(cfg(loss=loss), 0, tiny_model_dir, sft_dataset(RECORDS, "t"),
+                                    tmp_path / loss, [])
+        assert trainer.args.loss_type == loss
+        batch = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[0]]))
+        with torch.no_grad():
+            losses[loss] = float(trainer.compute_loss(trainer.model, batch))
+    assert losses["nll"] > 5  # near ln(vocabulary) on random weights
+    assert 0 < losses["dft"] < losses["nll"] / 100

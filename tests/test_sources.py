@@ -10,7 +10,7 @@ from rlrewrite.jsonl import DataError
 def _data(**overrides) -> DataParams:
     base = dict(seed=0, source="jsonl", name="", config=None, train_split="train", test_split=None,
                 fields={"question": "question", "solution": "solution", "answer": None},
-                sizes={"sft": 1, "rl": 1, "test": 1}, rl_shares_sft=False)
+                sizes={"sft": 1, "rl": 1, "test": 1}, rl_shares_sft=False, options={}, test_templates=None)
     base.update(overrides)
     return DataParams.model_validate(base)
 
@@ -27,8 +27,9 @@ def test_reasoning_gym_gsm_symbolic_is_normalised_and_seeded():
     other = [r for r, _ in zip(open_source(data, seed=4), range(5))]
     assert first == again and first != other
     for record in first:
-        assert set(record) == {"id", "question", "solution", "answer"}
+        assert set(record) == {"id", "question", "solution", "answer", "template"}
         assert record["solution"].rstrip().endswith(f"#### {record['answer']}")
+        assert record["template"].startswith("gsm_symbolic/")
 
 
 def test_reasoning_gym_without_solutions_is_an_error():
@@ -37,9 +38,30 @@ def test_reasoning_gym_without_solutions_is_an_error():
         next(iter(open_source(data, seed=0)))
 
 
-def test_reasoning_gym_unknown_dataset():
-    with pytest.raises(DataError, match="no dataset 'nope'"):
+def test_reasoning_gym_unknown_dataset_or_option():
+    with pytest.raises(DataError, match="cannot build 'nope'"):
         open_source(_data(source="reasoning_gym", name="nope"), seed=0)
+    with pytest.raises(DataError, match=r"data.options: .*max_digitz"):
+        open_source(_data(source="reasoning_gym", name="chain_sum",
+                          options={"max_digitz": 2}), seed=0)
+
+
+@pytest.mark.parametrize("name, options", [
+    ("chain_sum", {"max_digits": 2, "max_terms": 4}),
+    ("leg_counting", {"max_animals": 3}),
+])
+def test_reasoning_gym_families_get_rendered_step_by_step_solutions(name, options):
+    from rlrewrite.reward.answers import extract_final_answer
+
+    data = _data(source="reasoning_gym", name=name, options=options)
+    for record, _ in zip(open_source(data, seed=0), range(20)):
+        lines = record["solution"].splitlines()
+        assert len(lines) >= 2 and "=" in lines[0]
+        assert extract_final_answer(record["solution"]) == record["answer"]
+        if name == "leg_counting":  # the animals, without their counts
+            assert record["template"].count("+") == len(lines) - 3
+        else:
+            assert "template" not in record  # operators only: kept apart by question text
 
 
 def test_jsonl_extracts_gsm8k_and_boxed_answers(tmp_path):

@@ -43,3 +43,52 @@ def test_too_small_source_is_an_error():
         draw_splits(_records(["t", "a", "b"]), None, SplitSizes(sft=2, rl=2, test=1), False)
     with pytest.raises(DataError, match="data.sizes.test"):
         draw_splits(_records(["a"]), _records([]), SplitSizes(sft=1, rl=1, test=1), False)
+
+
+def _templated(pairs):
+    return [{"id": str(i), "question": q, "solution": "#### 1", "answer": "1", "template": t}
+            for i, (q, t) in enumerate(pairs)]
+
+
+def test_test_templates_are_held_out_of_training():
+    pool = _templated([("a1", "A"), ("b1", "B"), ("c1", "C"), ("a2", "A"), ("c2", "C"),
+                       ("b2", "B"), ("d1", "D")])
+    splits = draw_splits(pool, None, SplitSizes(sft=2, rl=1, test=2), rl_shares_sft=False,
+                         test_templates=1)
+    # test fills from the first template met; records of other templates passed over on the
+    # way stay available to training, in order
+    assert [r["question"] for r in splits.test] == ["a1", "a2"]
+    assert splits.test_templates == ["A"]
+    assert [r["question"] for r in splits.sft + splits.rl] == ["b1", "c1", "c2"]
+
+
+def test_too_few_test_items_in_the_allowed_templates():
+    pool = _templated([("a1", "A"), ("b1", "B")])
+    with pytest.raises(DataError, match="in 1 templates"):
+        draw_splits(pool, None, SplitSizes(sft=1, rl=1, test=2), rl_shares_sft=False,
+                    test_templates=1)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"name": "gsm_symbolic", "options": {},
+                                           "test_templates": 20}], ids=["default", "gsm_symbolic"])
+def test_default_data_shares_no_template_or_question_between_test_and_training(overrides):
+    """The embedded default (params.yaml `data`) and GSM-Symbolic: no template of the test
+    split (leg_counting: the animals asked about; GSM-Symbolic: the generator) appears in sft
+    or rl, so test measures the skill, not template recall."""
+    from test_config import REPO
+
+    from rlrewrite.config import load_params
+    from rlrewrite.data.sources import open_source
+
+    data = load_params(REPO / "params.yaml").data.model_copy(update=overrides)
+    splits = draw_splits(open_source(data, data.seed), None, data.sizes, data.rl_shares_sft,
+                         data.test_templates)
+    training = splits.sft + splits.rl
+    assert len(splits.test) == data.sizes.test and len(training) == data.sizes.sft + data.sizes.rl
+    test_questions = {normalise_question(r["question"]) for r in splits.test}
+    assert not test_questions & {normalise_question(r["question"]) for r in training}
+    test_templates = {r["template"] for r in splits.test}
+    assert test_templates and all(r.get("template") for r in training)
+    assert not test_templates & {r["template"] for r in training}
+    if data.test_templates is not None:
+        assert len(test_templates) <= data.test_templates

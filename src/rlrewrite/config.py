@@ -58,17 +58,40 @@ class DataParams(_Section):
     source: Literal["reasoning_gym", "hf", "jsonl"]
     name: str
     config: str | None  # HF dataset config, e.g. `main` for openai/gsm8k
+    # reasoning_gym: the dataset's config keywords (e.g. max_digits for chain_sum)
+    options: dict[str, int | float | bool | str]
+    # how many templates test is drawn from (null: any). Training never sees a test template
+    # (GSM-Symbolic's generator, leg_counting's animals); sources without templates are kept
+    # apart by question text
+    test_templates: int | None
     train_split: str  # HF split that sft and rl are drawn from
     test_split: str | None  # HF split for test; None: carve test out of the same pool
     fields: FieldMap  # hf/jsonl field names (reasoning_gym has a fixed mapping)
     sizes: SplitSizes
     rl_shares_sft: bool  # True: rl questions are drawn from the sft questions
 
+    @model_validator(mode="after")
+    def _sane(self) -> DataParams:
+        if self.test_templates is not None and self.test_templates < 1:
+            raise ValueError("test_templates must be at least 1 (or null)")
+        if self.options and self.source != "reasoning_gym":
+            raise ValueError("options applies to source reasoning_gym only; set it to {}")
+        return self
+
 
 class BenchmarkParams(_Section):
+    # offline standard benchmarks (evaluation/standard_tasks.py): name -> items drawn with data.seed
+    standard: dict[str, int]
     quiz_tasks: list[str]  # task names defined in data/bsd-quiz/tasks.yaml
     quiz_max_items: int  # per task
     lm_eval_tasks: list[str]  # standard lm-eval task names for online runs (mmlu, arc_easy, ...)
+
+    @model_validator(mode="after")
+    def _sane(self) -> BenchmarkParams:
+        small = {name: n for name, n in self.standard.items() if n < 1}
+        if small:
+            raise ValueError(f"standard: item counts must be at least 1, got {small}")
+        return self
 
 
 class LoraParams(_Section):
@@ -167,6 +190,9 @@ class SFTParams(_Section):
     """Stage `sft`: the same settings whatever the rewrite method (docs/method.md, Stage 3)."""
 
     mode: Literal["full", "lora"]
+    # nll: cross-entropy on the targets; dft: TRL's Dynamic Fine-Tuning (each token's loss
+    # scaled by its probability, arXiv 2508.05629), a loss-level answer to the same mismatch
+    loss: Literal["nll", "dft"]
     lora: LoraParams  # used when mode is lora
     learning_rate: float
     epochs: float

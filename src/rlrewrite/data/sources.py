@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rlrewrite.config import DataParams
+from rlrewrite.data.rendered import RENDERERS, TEMPLATES
 from rlrewrite.jsonl import DataError, iter_jsonl
 from rlrewrite.reward.answers import extract_final_answer
 
@@ -37,22 +38,36 @@ def _record(rid: str, question, solution, answer) -> dict:
 
 
 def _reasoning_gym(data: DataParams, seed: int) -> RecordStream:
+    """Items with an expert solution: the dataset's own (`metadata.answer_cot`, GSM-Symbolic)
+    or one rendered step by step (rendered.py). GSM-Symbolic items name their template (the
+    generator), leg_counting items theirs (the animals asked about)."""
     import reasoning_gym
 
     try:
-        dataset = reasoning_gym.create_dataset(data.name, size=_REASONING_GYM_SIZE, seed=seed)
-    except Exception as exc:  # reasoning-gym raises plain ValueError/KeyError for unknown names
-        raise DataError(f"data.name: reasoning-gym has no dataset '{data.name}' ({exc})") from None
+        dataset = reasoning_gym.create_dataset(data.name, size=_REASONING_GYM_SIZE, seed=seed,
+                                               **data.options)
+    except Exception as exc:  # reasoning-gym raises plain ValueError/KeyError/AssertionError
+        raise DataError(f"data.name/data.options: reasoning-gym cannot build '{data.name}' with "
+                        f"options {data.options} ({type(exc).__name__}: {exc})") from None
+    templates = getattr(dataset, "task_indices", None)  # GSM-Symbolic: generator per item
 
     def records() -> Iterator[dict]:
         for index in range(len(dataset)):
             item = dataset[index]
             solution = item.get("metadata", {}).get("answer_cot")
+            if not solution and data.name in RENDERERS:
+                solution = RENDERERS[data.name](item)
             if not solution:
                 raise DataError(
                     f"data.name: reasoning-gym dataset '{data.name}' has no metadata.answer_cot "
-                    "(an expert step-by-step solution); use one that does, e.g. gsm_symbolic")
-            yield _record(f"{data.name}-{index}", item["question"], solution, item["answer"])
+                    "(an expert step-by-step solution) and no renderer; use gsm_symbolic or one "
+                    f"of {sorted(RENDERERS)}")
+            record = _record(f"{data.name}-{index}", item["question"], solution, item["answer"])
+            if templates is not None:
+                record["template"] = f"{data.name}/{templates[index]}"
+            elif data.name in TEMPLATES:
+                record["template"] = f"{data.name}/{TEMPLATES[data.name](item)}"
+            yield record
 
     return RecordStream(records())
 

@@ -1,16 +1,27 @@
 """Scoring a model with lm-evaluation-harness: the downstream task and the general benchmarks.
 
 Tasks are data (YAML): `tasks/downstream_math.yaml` ships with the code, the quiz tasks are
-written by `prepare` into data/benchmarks/tasks, and any standard lm-eval task can be named for
-online runs. Each task reports one primary metric; per-item correctness is kept for flips.
+written by `prepare` into data/benchmarks/tasks, the offline standard benchmarks (`std_*`) are
+lm-eval's official tasks on samples `prepare` drew (standard_tasks.py), and any other lm-eval task
+can be named for online runs. Each task reports one primary metric; per-item correctness is kept
+for flips and paired intervals.
+
+Standard benchmarks are scored as published (plain prompt, no chat template); the downstream
+task and the quizzes through the chat template, as the model is fine-tuned.
 """
 
 from __future__ import annotations
 
+import re
+import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from rlrewrite.config import BenchmarkParams, EvaluateParams, VLLMParams
 from rlrewrite.device import device_name
+from rlrewrite.evaluation import standard_tasks
+from rlrewrite.evaluation.intervals import pooled
 
 DOWNSTREAM_TASK = "downstream_math"
 TASK_DIR = Path(__file__).parent / "tasks"
@@ -25,7 +36,7 @@ class EvalError(ValueError):
 
 def general_tasks(bench: BenchmarkParams, cfg: EvaluateParams) -> list[str]:
     """The non-downstream tasks forgetting is measured on."""
-    tasks = []
+    tasks = [standard_tasks.task_name(name) for name in bench.standard]
     for name in bench.quiz_tasks:
         if "mc" in cfg.quiz_variants:
             tasks.append(f"quiz_{name}")
@@ -34,10 +45,16 @@ def general_tasks(bench: BenchmarkParams, cfg: EvaluateParams) -> list[str]:
     return tasks + list(bench.lm_eval_tasks)
 
 
-def task_manager():
+def is_standard(task: str) -> bool:
+    return task.startswith(standard_tasks.PREFIX)
+
+
+def task_manager(overlay_dir: Path | None = None):
     from lm_eval.tasks import TaskManager
 
     include = [str(TASK_DIR)] + ([str(QUIZ_TASK_DIR)] if QUIZ_TASK_DIR.is_dir() else [])
+    if overlay_dir is not None:
+        include.append(str(overlay_dir))
     return TaskManager(include_path=include)
 
 
@@ -92,30 +109,41 @@ def evaluate_model(model_dir: Path, tasks: list[str], cfg: EvaluateParams, seed:
         raise EvalError(f"{model_dir}: no model (config.json)")
     if adapter_dir is not None and not (Path(adapter_dir) / "adapter_config.json").is_file():
         raise EvalError(f"{adapter_dir}: no adapter (adapter_config.json)")
-    manager = task_manager()
-    check_task_names(tasks, manager)
-    backend, model_args = _backend(engine, vllm_cfg, model_dir, dtype, seed, adapter_dir)
-    lm = get_model(backend).create_from_arg_obj(
-        model_args, {"batch_size": cfg.batch_size, "device": device_name()})
-    try:
-        output = lm_eval.simple_evaluate(
-            model=lm, tasks=tasks, task_manager=manager, apply_chat_template=True,
-            log_samples=True, limit=cfg.limit, random_seed=seed, numpy_random_seed=seed,
-            torch_random_seed=seed, fewshot_random_seed=seed)
-    finally:
-        if backend == "vllm":
-            # stopped here, not at interpreter exit, where vLLM's engine core on CPU was seen
-            # to abort the finished stage ("terminate called without an active exception")
-            lm.model.llm_engine.engine_core.shutdown()
+    standard = [t for t in tasks if is_standard(t)]
+    with tempfile.TemporaryDirectory(prefix="lm-eval-tasks-") as overlay_dir:
+        standard_tasks.write_task_overlays(
+            [t.removeprefix(standard_tasks.PREFIX) for t in standard], Path(overlay_dir))
+        manager = task_manager(Path(overlay_dir))
+        check_task_names(tasks, manager)
+        backend, model_args = _backend(engine, vllm_cfg, model_dir, dtype, seed, adapter_dir)
+        lm = get_model(backend).create_from_arg_obj(
+            model_args, {"batch_size": cfg.batch_size, "device": device_name()})
+        results, samples = {}, {}
+        try:
+            for group, chat in (([t for t in tasks if not is_standard(t)], True), (standard, False)):
+                if not group:
+                    continue
+                output = lm_eval.simple_evaluate(
+                    model=lm, tasks=group, task_manager=manager, apply_chat_template=chat,
+                    log_samples=True, limit=cfg.limit, random_seed=seed, numpy_random_seed=seed,
+                    torch_random_seed=seed, fewshot_random_seed=seed)
+                results.update(output["results"])
+                samples.update(output["samples"])
+        finally:
+            if backend == "vllm":
+                # stopped here, not at interpreter exit, where vLLM's engine core on CPU was
+                # seen to abort the finished stage ("terminate called without an active
+                # exception")
+                lm.model.llm_engine.engine_core.shutdown()
     scores = {}
     for task in tasks:
-        metric, score = _primary(output["results"][task])
-        samples = output["samples"][task]
+        metric, score = _primary(results[task])
+        task_samples = samples[task]
         scores[task] = {
             "metric": metric, "score": score,
-            "items": {str(s["doc_id"]): float(s[metric]) for s in samples},
+            "items": {str(s["doc_id"]): float(s[metric]) for s in task_samples},
             "samples": [{"doc_id": s["doc_id"], "target": s.get("target"),
-                         "response": _response(s), metric: s[metric]} for s in samples],
+                         "response": _response(s), metric: s[metric]} for s in task_samples],
         }
     return scores
 
@@ -148,20 +176,83 @@ def flips(base_items: dict[str, float], tuned_items: dict[str, float]) -> dict[s
     return {"lost": lost, "gained": gained}
 
 
-def compare(base: dict, tuned: dict, general: list[str]) -> dict:
-    """metrics/eval.json: downstream gain, per-task forgetting, their mean, and flips."""
+def downstream_max_tokens() -> int:
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    config = load_yaml(TASK_DIR / f"{DOWNSTREAM_TASK}.yaml", resolve_func=False)
+    return int(config["generation_kwargs"]["max_gen_toks"])
+
+
+def downstream_record(scores: dict, test: list[dict], nll: list[float], tokenizer) -> dict:
+    """What the downstream score alone hides: the share of answers cut off at the token limit,
+    the share with no number at all, and the per-item NLL of the gold test solutions."""
+    limit = downstream_max_tokens()
+    responses = [s["response"] or "" for s in scores[DOWNSTREAM_TASK]["samples"]]
+    lengths = [len(ids) for ids in tokenizer(responses, add_special_tokens=False)["input_ids"]]
+    if len(nll) != len(test):
+        raise EvalError(f"gold NLL for {len(nll)} of {len(test)} test items")
+    return {"truncated": round(float(np.mean([n >= limit for n in lengths])), 4),
+            "no_answer": round(float(np.mean([not re.search(r"\d", r) for r in responses])), 4),
+            "gold_nll": {str(i): round(float(v), 5) for i, v in enumerate(nll)}}
+
+
+def family(task: str) -> str:
+    """Benchmark family a general task is reported under."""
+    if is_standard(task):
+        return "standard"
+    return "quiz" if task.startswith("quiz_") else "lm_eval"
+
+
+def _interval(diffs: list[list[float]], seed: int) -> dict:
+    mean, low, high = pooled(diffs, seed)
+    return {"ci95_low": round(low, 4), "ci95_high": round(high, 4),
+            "items": sum(len(d) for d in diffs)}
+
+
+def _item_diffs(first: dict, second: dict, task: str) -> list[float]:
+    """second - first per item, on `first`'s items."""
+    items = first[task]["items"]
+    return [second[task]["items"].get(k, 0.0) - v for k, v in items.items()]
+
+
+def _record_change(base: dict, tuned: dict, seed: int) -> dict:
+    shift = [tuned["gold_nll"][k] - v for k, v in base["gold_nll"].items()]
+    mean, low, high = pooled([shift], seed)
+    return {"truncated_base": base["truncated"], "truncated_tuned": tuned["truncated"],
+            "no_answer_base": base["no_answer"], "no_answer_tuned": tuned["no_answer"],
+            "gold_nll_base": round(float(np.mean(list(base["gold_nll"].values()))), 4),
+            "gold_nll_tuned": round(float(np.mean(list(tuned["gold_nll"].values()))), 4),
+            "gold_nll_shift": round(mean, 4), "gold_nll_shift_ci95_low": round(low, 4),
+            "gold_nll_shift_ci95_high": round(high, 4)}
+
+
+def compare(base: dict, tuned: dict, general: list[str], seed: int = 0) -> dict:
+    """metrics/eval.json: downstream gain; forgetting per task, per family and over all general
+    items (item-weighted), each with a paired 95% bootstrap interval over items; and flips."""
     down_b, down_t = base[DOWNSTREAM_TASK]["score"], tuned[DOWNSTREAM_TASK]["score"]
     result = {"downstream": {"base": round(down_b, 4), "tuned": round(down_t, 4),
-                             "gain": round(down_t - down_b, 4)},
-              "general": {}, "forgetting_mean": 0.0, "flips": {}}
+                             "gain": round(down_t - down_b, 4),
+                             **_interval([_item_diffs(base, tuned, DOWNSTREAM_TASK)], seed)},
+              "general": {}, "families": {}, "forgetting_mean": 0.0, "flips": {}}
+    if "record" in base[DOWNSTREAM_TASK] and "record" in tuned[DOWNSTREAM_TASK]:
+        result["downstream"].update(_record_change(base[DOWNSTREAM_TASK]["record"],
+                                                   tuned[DOWNSTREAM_TASK]["record"], seed))
+    forget = {task: _item_diffs(tuned, base, task) for task in general}  # base - tuned
     for task in general:
         b, t = base[task]["score"], tuned[task]["score"]
         result["general"][task] = {"base": round(b, 4), "tuned": round(t, 4),
-                                   "forgetting": round(b - t, 4)}
+                                   "forgetting": round(b - t, 4),
+                                   **_interval([forget[task]], seed)}
         result["flips"][task] = flips(base[task]["items"], tuned[task]["items"])
     result["flips"][DOWNSTREAM_TASK] = flips(base[DOWNSTREAM_TASK]["items"],
                                              tuned[DOWNSTREAM_TASK]["items"])
+    for name in sorted({family(t) for t in general}):
+        diffs = [forget[t] for t in general if family(t) == name]
+        result["families"][name] = {
+            "forgetting": round(float(np.mean([d for task in diffs for d in task])), 4),
+            **_interval(diffs, seed)}
     if general:
-        result["forgetting_mean"] = round(
-            sum(v["forgetting"] for v in result["general"].values()) / len(general), 4)
+        diffs = list(forget.values())
+        result["forgetting_mean"] = round(float(np.mean([d for task in diffs for d in task])), 4)
+        result["forgetting"] = _interval(diffs, seed)
     return result

@@ -56,6 +56,7 @@ def build_sft_trainer(cfg: SFTParams, seed: int, model_dir: Path, dataset: Datas
         warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
         lr_scheduler_type="cosine",
         completion_only_loss=True,
+        loss_type=cfg.loss,
         bf16=use_bf16(cfg.precision),
         use_cpu=on_cpu,
         logging_steps=1,
