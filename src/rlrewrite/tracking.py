@@ -48,7 +48,10 @@ HEADLINE = {
     "metrics/eval.json": {"downstream.base": "downstream/base",
                           "downstream.tuned": "downstream/tuned",
                           "downstream.gain": "downstream/gain",
-                          "forgetting_mean": "forgetting_mean"},
+                          "downstream.gold_nll_shift": "downstream/gold_nll_shift",
+                          "forgetting_mean": "forgetting_mean",
+                          "families.standard.forgetting": "forgetting/standard",
+                          "families.quiz.forgetting": "forgetting/quiz"},
 }
 
 
