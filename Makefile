@@ -75,4 +75,4 @@ grid-status:
 	$(BIN)/dvc queue status
 
 report: setup
-	$(BIN)/python src/compare_report.py --readme README.md
+	$(BIN)/python src/compare_report.py --match '^(original|prompt|self|rl|dft)-s[0-9]+$$' --readme README.md

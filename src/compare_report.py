@@ -1,6 +1,6 @@
 """Compare rewrite methods across training seeds: reports/comparison.{md,json,png}.
 
-    python src/compare_report.py [--prefix grid-] [--readme README.md]
+    python src/compare_report.py [--prefix grid-] [--match REGEX] [--readme README.md]
 
 Reads every DVC experiment (`dvc exp show --json --all-commits`) whose name starts with
 `--prefix`, and from each finished one its method (`rewrite.method`), training seed (`seed`),
@@ -275,6 +275,7 @@ def figure(summary: dict, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prefix", default="", help="experiment names to include")
+    parser.add_argument("--match", default="", help="... and only those matching this regex")
     parser.add_argument("--out", default="reports/comparison", help="path without suffix")
     parser.add_argument("--show-json", help="a saved `dvc exp show --json` instead of running it")
     parser.add_argument("--resamples", type=int, default=2000)
@@ -282,7 +283,7 @@ def main() -> None:
     parser.add_argument("--readme", help="also put the tables between this file's markers")
     args = parser.parse_args()
     try:
-        runs, left_out = load_runs(experiments(args.prefix, args.show_json))
+        runs, left_out = load_runs(experiments(args.prefix, args.show_json, args.match))
         if not runs:
             raise ReportError(f"no finished experiment named {args.prefix}* with {ITEMS}"
                               + "".join(f"\n  {r['name']}: {r['reason']}" for r in left_out))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +22,10 @@ def exp_show(show_json: str | Path | None = None, all_commits: bool = True) -> l
     return json.loads(done.stdout)
 
 
-def experiments(prefix: str = "", show_json: str | Path | None = None) -> list[dict]:
-    """One row per experiment whose name starts with `prefix`: {name, state (done, running,
+def experiments(prefix: str = "", show_json: str | Path | None = None,
+                match: str = "") -> list[dict]:
+    """One row per experiment whose name starts with `prefix` (and matches the regular
+    expression `match`, if given): {name, state (done, running,
     queued, failed...), rev (its git commit, None while it runs), params (params.yaml), metrics
     ({file: values})}. Experiments of every commit are read, so runs made before a code change
     stay listed."""
@@ -30,7 +33,7 @@ def experiments(prefix: str = "", show_json: str | Path | None = None) -> list[d
     for baseline in exp_show(show_json):
         for exp in baseline.get("experiments") or []:
             name = exp.get("name") or ""
-            if not name.startswith(prefix):
+            if not name.startswith(prefix) or (match and not re.search(match, name)):
                 continue
             rev = exp["revs"][0]
             state = (exp.get("executor") or {}).get("state", "done")
