@@ -129,6 +129,17 @@ def by_family(diff: np.ndarray, general: list[str], groups: list[slice], resampl
     return out
 
 
+def intervals(gain: np.ndarray, forget: np.ndarray, general: list[str], groups: list[slice],
+              resamples: int, rng) -> dict:
+    """Gain and forgetting (overall, per family, per task) of (seeds, items) matrices."""
+    return {"gain": bootstrap(gain, [slice(0, gain.shape[1])], resamples, rng),
+            "forgetting": bootstrap(forget, groups, resamples, rng) if general else None,
+            "forgetting_by_family": by_family(forget, general, groups, resamples, rng),
+            "forgetting_by_task": {t: bootstrap(forget[:, g], [slice(0, g.stop - g.start)],
+                                                resamples, rng)
+                                   for t, g in zip(general, groups)}}
+
+
 def summarise(runs: list[dict], resamples: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     first = runs[0]["items"]
@@ -147,12 +158,7 @@ def summarise(runs: list[dict], resamples: int, seed: int) -> dict:
         gain = item_matrix(mruns, [downstream], "tuned") - item_matrix(mruns, [downstream], "base")
         forget = item_matrix(mruns, general, "base") - item_matrix(mruns, general, "tuned")
         entry = {"seeds": [r["seed"] for r in mruns],
-                 "gain": bootstrap(gain, [slice(0, gain.shape[1])], resamples, rng),
-                 "forgetting": bootstrap(forget, groups, resamples, rng) if general else None,
-                 "forgetting_by_family": by_family(forget, general, groups, resamples, rng),
-                 "forgetting_by_task": {t: bootstrap(forget[:, g], [slice(0, g.stop - g.start)],
-                                                     resamples, rng)
-                                        for t, g in zip(general, groups)}}
+                 **intervals(gain, forget, general, groups, resamples, rng)}
         for key in SCALARS:
             entry[key] = t_interval([r["rewrite"].get(key) for r in mruns])
         out["methods"][method] = entry
@@ -175,12 +181,7 @@ def summarise(runs: list[dict], resamples: int, seed: int) -> dict:
             d_forget = item_matrix(refs, general, "tuned") - item_matrix(others, general, "tuned")
             out["paired"][method] = {
                 "seeds": [r["seed"] for r in others],
-                "gain": bootstrap(d_gain, [slice(0, d_gain.shape[1])], resamples, rng),
-                "forgetting": bootstrap(d_forget, groups, resamples, rng) if general else None,
-                "forgetting_by_family": by_family(d_forget, general, groups, resamples, rng),
-                "forgetting_by_task": {t: bootstrap(d_forget[:, g], [slice(0, g.stop - g.start)],
-                                                    resamples, rng)
-                                       for t, g in zip(general, groups)}}
+                **intervals(d_gain, d_forget, general, groups, resamples, rng)}
     return out
 
 
