@@ -47,7 +47,7 @@ repro: setup $(VLLM_SETUP)
 TEST_WORKERS ?= 2
 
 test: setup $(VLLM_SETUP)
-	$(BIN)/pytest -q -n $(TEST_WORKERS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --durations=15
 
 test-quick: setup
 	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not slow and not vllm"

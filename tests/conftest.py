@@ -1,5 +1,7 @@
 import os
 import shutil
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -59,10 +61,27 @@ def tiny_model_dir(tmp_path_factory, real_tokenizer) -> Path:
     return _tiny_llama(tmp_path_factory.mktemp("tiny-model"), real_tokenizer, 64, 4, 2)
 
 
+def run_bounded(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """`subprocess.run(..., capture_output=True, text=True)` that, past `timeout` seconds, kills
+    the command's whole process group (a DVC stage, its vLLM engine processes) and fails with
+    what it printed, instead of waiting on a pipe an orphaned grandchild still holds."""
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True, **kwargs) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            try:
+                out, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:  # a process outside the group holds the pipes
+                out, err = "(output not readable)", ""
+            raise AssertionError(f"{' '.join(cmd)}: still running after {timeout} s, killed\n"
+                                 f"{out}\n{err}") from None
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def copy_repo(dest: Path) -> Path:
     """A copy of the project's tracked sources (no outputs, no venv) as a fresh git+DVC repo."""
-    import subprocess
-
     for name in ("src", "data/bsd-quiz", "data/prompts", "tests"):
         shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", "params.yaml", ".gitignore"):

@@ -2,21 +2,22 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from conftest import copy_repo
+from conftest import copy_repo, run_bounded
 
 
 def dvc(repo: Path, *args: str) -> str:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env,
-                          capture_output=True, text=True)
+    done = run_bounded([sys.executable, "-m", "dvc", *args], timeout=1200, cwd=repo, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -174,3 +175,15 @@ def test_prepare_reports_bad_params_key(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode != 0
     assert "params.yaml: key 'data.sizes.sft'" in done.stderr
+
+
+def test_a_hung_command_is_killed_with_its_children_and_reports_its_output():
+    """What keeps a hung stage from holding CI: the whole process group goes, output kept."""
+    script = ("import subprocess, time; child = subprocess.Popen(['sleep', '120']); "
+              "print('child', child.pid, flush=True); time.sleep(120)")
+    with pytest.raises(AssertionError, match=r"(?s)still running after 3 s.*child \d+") as failed:
+        run_bounded([sys.executable, "-c", script], timeout=3)
+    pid = int(re.search(r"^child (\d+)$", str(failed.value), re.M).group(1))
+    stat = Path(f"/proc/{pid}/stat")
+    time.sleep(0.5)
+    assert not stat.exists() or stat.read_text().split()[2] == "Z"  # gone, or a reaped-late zombie
