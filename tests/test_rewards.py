@@ -84,6 +84,22 @@ def test_combine_all_infeasible_and_no_embeddings():
     np.testing.assert_allclose(result.total, [0, 1 + 0.35 * 0.5])
 
 
+@pytest.mark.parametrize("bad", ["nan_nll", "inf_nll", "zero_embedding", "nan_embedding"])
+def test_a_rewrite_that_cannot_be_scored_is_infeasible_and_leaves_the_others_defined(bad):
+    """The stated rule for degenerate scores: that rewrite gets 0, the others are scored as a
+    group without it, and nothing is NaN."""
+    nll = np.array([1.0, 2.0, 3.0])
+    emb = np.stack([E1, E2, E1])
+    if bad.endswith("nll"):
+        nll[1] = np.nan if bad == "nan_nll" else np.inf
+    else:
+        emb[1] = 0.0 if bad == "zero_embedding" else np.nan
+    result = combine(np.array([1, 1, 1]), nll, emb, lambda_dist=0.35, lambda_div=0.5)
+    without = combine(np.array([1, 0, 1]), nll[[0, 2]], emb[[0, 2]], 0.35, 0.5)
+    assert np.isfinite(result.total).all() and result.total[1] == 0 and result.gate[1] == 0
+    np.testing.assert_allclose(result.total, without.total)
+
+
 def test_combine_rejects_misaligned_inputs():
     with pytest.raises(ValueError, match="feasible"):
         combine(np.array([1, 1]), np.array([1.0]), None, 0.35, 0.5)

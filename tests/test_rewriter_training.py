@@ -1,5 +1,6 @@
 """GRPO + LoRA on a tiny random model: the real TRL trainer, our reward, groups, resuming."""
 
+import shutil
 from pathlib import Path
 
 from rlrewrite.config import load_params
@@ -69,18 +70,22 @@ def test_grpo_steps_hand_whole_groups_to_the_reward(tmp_path, tiny_model_dir):
 
 def test_resume_from_checkpoint_continues_the_step_count(tmp_path, tiny_model_dir):
     ckpt = tmp_path / "ckpt"
-    assert prepare_checkpoint_dir(ckpt, "key-1") is False
+    assert prepare_checkpoint_dir(ckpt, "key-1") is None
     first, _, _ = build_trainer(tiny_params(max_steps=1), tiny_model_dir, RECORDS, ckpt, report_to=[])
     first.train()
     assert (ckpt / "checkpoint-1").is_dir()
 
-    assert prepare_checkpoint_dir(ckpt, "key-1") is True  # same inputs: resume
+    # a kill while checkpoint-2 was being saved: its weights are there, its state is not
+    shutil.copytree(ckpt / "checkpoint-1", ckpt / "checkpoint-2")
+    (ckpt / "checkpoint-2/trainer_state.json").write_text('{"global_step": 2, "log_hist')
+    resume = prepare_checkpoint_dir(ckpt, "key-1")  # same inputs: resume, from the complete one
+    assert resume == str(ckpt / "checkpoint-1") and not (ckpt / "checkpoint-2").exists()
     second, _, _ = build_trainer(tiny_params(max_steps=2), tiny_model_dir, RECORDS, ckpt, report_to=[])
-    second.train(resume_from_checkpoint=True)
+    second.train(resume_from_checkpoint=resume)
     assert second.state.global_step == 2
     assert [e["step"] for e in second.state.log_history if "reward" in e] == [1, 2]
 
-    assert prepare_checkpoint_dir(ckpt, "key-2") is False  # other inputs: never mix
+    assert prepare_checkpoint_dir(ckpt, "key-2") is None  # other inputs: never mix
     assert not any(ckpt.glob("checkpoint-*"))
 
 

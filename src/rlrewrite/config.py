@@ -91,6 +91,8 @@ class BenchmarkParams(_Section):
         small = {name: n for name, n in self.standard.items() if n < 1}
         if small:
             raise ValueError(f"standard: item counts must be at least 1, got {small}")
+        if self.quiz_max_items < 1:
+            raise ValueError("quiz_max_items must be at least 1")
         return self
 
 
@@ -99,6 +101,14 @@ class LoraParams(_Section):
     alpha: int
     dropout: float
     target_modules: str | list[str]  # `all-linear` or module names
+
+    @model_validator(mode="after")
+    def _sane(self) -> LoraParams:
+        if self.rank < 1 or self.alpha < 1:
+            raise ValueError("rank and alpha must be at least 1")
+        if not 0 <= self.dropout < 1:
+            raise ValueError("dropout must be in [0, 1)")
+        return self
 
 
 class ReasoningParams(_Section):
@@ -159,6 +169,13 @@ class RewriterParams(_Section):
                 raise ValueError(f"{name} must be at least 1")
         if self.warmup_steps < 0:
             raise ValueError("warmup_steps must be at least 0")
+        for name in ("lambda_dist", "lambda_div", "beta"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0: the reward terms and the KL penalty "
+                                 "are bonuses, not costs")
+        if self.temperature <= 0 or self.learning_rate <= 0:
+            raise ValueError("temperature and learning_rate must be positive (GRPO samples "
+                             "its rollouts)")
         if self.num_generations < 2:
             raise ValueError("num_generations must be at least 2: advantages are group-relative")
         return self

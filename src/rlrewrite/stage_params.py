@@ -19,7 +19,8 @@ from rlrewrite.tracking import flatten
 
 
 def declared_params(stage: str, dvc_yaml: str | Path = "dvc.yaml") -> list[str]:
-    """The dotted params keys `stage` lists in dvc.yaml (default params file only)."""
+    """The dotted params keys `stage` lists in dvc.yaml (default params file only; an entry
+    `params.yaml:` without keys lists all of them)."""
     dvc_yaml = Path(dvc_yaml)
     try:
         stages = yaml.safe_load(dvc_yaml.read_text())["stages"]
@@ -29,6 +30,9 @@ def declared_params(stage: str, dvc_yaml: str | Path = "dvc.yaml") -> list[str]:
         raise ParamsError(f"{dvc_yaml}: no stage '{stage}' (stages: {', '.join(stages)})")
     keys = []
     for entry in stages[stage].get("params", []):
+        if entry in ({"params.yaml": None}, {"params.yaml": []}):  # the whole file
+            keys.extend(Params.model_fields)
+            continue
         if not isinstance(entry, str):
             raise ParamsError(f"{dvc_yaml}: stage '{stage}': params entry {entry!r} names another "
                               f"file; stages read params.yaml only")

@@ -56,7 +56,8 @@ def materialise_base_model(name: str, out_dir: Path) -> dict:
                          f"known: {sorted(_EMBEDDED)}")
     else:
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=False)
-        model = AutoModelForCausalLM.from_pretrained(name, dtype="auto", trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(name, dtype="auto", trust_remote_code=False,
+                                                     use_safetensors=True)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
     if not tokenizer.chat_template:

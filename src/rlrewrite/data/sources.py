@@ -121,8 +121,14 @@ def _jsonl(data: DataParams, seed: int) -> RecordStream:
     path = Path(data.name)
     if not path.is_file():
         raise DataError(f"data.name: JSONL file '{path}' does not exist")
-    rows = []
+    rows, first_line = [], {}
     for lineno, row in iter_jsonl(path):
+        if "id" in row:
+            rid = str(row["id"])
+            if rid in first_line:
+                raise DataError(f"{path}:{lineno}: duplicate id {rid!r} (first on line "
+                                f"{first_line[rid]}): ids name items in every output")
+            first_line[rid] = lineno
         mapped = _from_row(row, data, f"{path}:{lineno}")
         if mapped is None:
             raise DataError(f"{path}:{lineno}: cannot extract a final answer from field "

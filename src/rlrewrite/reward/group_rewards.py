@@ -60,11 +60,26 @@ class GroupRewards:
 def combine(gate: np.ndarray, nll_feasible: np.ndarray, emb_feasible: np.ndarray | None,
             lambda_dist: float, lambda_div: float) -> GroupRewards:
     """r_i = r_task,i * (1 + λ_dist r_dist,i + λ_div r_div,i); the feasible-only arrays are in the
-    order of the gate's ones. `emb_feasible` may be None when λ_div is 0 (nothing to embed)."""
-    gate = np.asarray(gate, dtype=np.float64)
+    order of the gate's ones. `emb_feasible` may be None when λ_div is 0 (nothing to embed).
+
+    A feasible rewrite that cannot be scored (a NaN/inf NLL, a non-finite or zero embedding, as
+    an empty text can give) is made infeasible: r_task = 0, so r_i = 0, and it is left out of the
+    group's z-scores and spread. No NaN reaches the advantages."""
+    gate = np.array(gate, dtype=np.float64)
     feasible = gate > 0
     if int(feasible.sum()) != len(nll_feasible):
         raise ValueError(f"{len(nll_feasible)} NLL values for {int(feasible.sum())} feasible rewrites")
+    nll_feasible = np.asarray(nll_feasible, dtype=np.float64)
+    scorable = np.isfinite(nll_feasible)
+    if emb_feasible is not None:
+        emb_feasible = np.asarray(emb_feasible, dtype=np.float64)
+        scorable &= np.isfinite(emb_feasible).all(axis=1)
+        scorable &= np.linalg.norm(np.nan_to_num(emb_feasible), axis=1) > 0
+    if not scorable.all():
+        gate[np.flatnonzero(feasible)[~scorable]] = 0.0
+        feasible = gate > 0
+        nll_feasible = nll_feasible[scorable]
+        emb_feasible = emb_feasible[scorable] if emb_feasible is not None else None
     dist = np.zeros_like(gate)
     div = np.zeros_like(gate)
     dist[feasible] = alignment_rewards(nll_feasible)

@@ -4,22 +4,45 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
+
+# transformers' Trainer writes a checkpoint's trainer_state.json after its weights, optimizer and
+# RNG states: a checkpoint without a readable one was cut short (a kill during the save)
+COMPLETE_MARKER = "trainer_state.json"
 
 
 def fingerprint(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def prepare_checkpoint_dir(path: Path, key: str) -> bool:
-    """Whether to resume from `path`: only if its checkpoints were made with the same inputs
-    (`key`); otherwise it is emptied, so two different runs never mix."""
+def _is_complete(checkpoint: Path) -> bool:
+    try:
+        json.loads((checkpoint / COMPLETE_MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def prepare_checkpoint_dir(path: Path, key: str) -> str | None:
+    """The checkpoint to resume from: the newest complete one in `path`, if its checkpoints were
+    made with the same inputs (`key`). Half-written checkpoints are deleted (and named); a folder
+    from other inputs is emptied, so two different runs never mix. None: start from scratch."""
     stamp = path / "fingerprint.txt"
-    has_checkpoint = any(path.glob("checkpoint-*"))
-    if has_checkpoint and stamp.is_file() and stamp.read_text().strip() == key:
-        return True
+    if stamp.is_file() and stamp.read_text().strip() == key:
+        checkpoints = sorted((p for p in path.glob("checkpoint-*")
+                              if re.fullmatch(r"checkpoint-\d+", p.name)),
+                             key=lambda p: int(p.name.split("-")[1]), reverse=True)
+        for checkpoint in checkpoints:
+            if _is_complete(checkpoint):
+                return str(checkpoint)
+            print(f"{checkpoint}: cut short while saving (no readable {COMPLETE_MARKER}); "
+                  "deleted, resuming from an earlier checkpoint")
+            shutil.rmtree(checkpoint)
+        if checkpoints:
+            return None
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     stamp.write_text(key + "\n")
-    return False
+    return None

@@ -1,0 +1,117 @@
+"""Checks of params.yaml and of every input a stage will read, run by the `validate` stage before
+any stage can delete an output (DVC removes a stage's outputs before running its command).
+
+What the stage writes is a digest of the *contents* of the inputs DVC cannot track by itself (a
+local JSONL data source, a local model folder named in params): identical for identical inputs,
+so it reruns `prepare` when such a file changes and never otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from rlrewrite.config import EMBEDDED_MODEL, Params, ParamsError, load_params
+from rlrewrite.data.quiz import load_task_definitions
+from rlrewrite.data.sources import open_source
+from rlrewrite.data.splits import draw_splits
+from rlrewrite.evaluation.standard_tasks import check_names
+from rlrewrite.jsonl import DataError
+
+QUIZ_TASKS = Path("data/bsd-quiz/tasks.yaml")
+PROMPT_KEYS = ("prompt_file", "judge_prompt_file")
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_local_path(name: str) -> bool:
+    return Path(name).exists() or name.startswith(("/", "./", "../", "~"))
+
+
+def check_model(name: str) -> dict:
+    """The base model can be loaded offline and safely: an embedded package model, a local folder
+    with a config and safetensors weights, or a hub id (in the local cache when offline)."""
+    if name.startswith("embedded:"):
+        from rlrewrite.data.base_model import embedded_gguf
+
+        if name != EMBEDDED_MODEL:
+            raise ParamsError(f"params.yaml: model.name: unknown embedded model '{name}'; "
+                              f"known: ['{EMBEDDED_MODEL}']")
+        try:
+            embedded_gguf(name)
+        except FileNotFoundError as exc:
+            raise ParamsError(f"params.yaml: {exc}") from None
+        return {"model": name}
+    if is_local_path(name):
+        folder = Path(name).expanduser()
+        if not folder.is_dir():
+            raise ParamsError(f"params.yaml: model.name: '{name}' is not a folder")
+        if not (folder / "config.json").is_file():
+            raise ParamsError(f"params.yaml: model.name: '{name}' has no config.json: not an "
+                              "HF model folder")
+        weights = sorted(folder.glob("*.safetensors"))
+        if not weights:
+            pickled = sorted(p.name for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth"))
+            raise ParamsError(f"params.yaml: model.name: '{name}' has no .safetensors weights"
+                              + (f" (only {pickled}: pickle files, which may run code when "
+                                 "loaded; convert them to safetensors)" if pickled else ""))
+        return {"model": name, "config.json": file_digest(folder / "config.json"),
+                "weights": {p.name: p.stat().st_size for p in weights}}
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(name, "config.json"), str):
+            raise ParamsError(f"params.yaml: model.name: '{name}' is neither a local folder nor "
+                              "in the local Hugging Face cache, and HF_HUB_OFFLINE=1 forbids "
+                              "downloading it")
+    return {"model": name}
+
+
+def check_data(params: Params) -> dict:
+    """The source yields enough well-formed records for the splits (the code `prepare` runs)."""
+    data = params.data
+    train = open_source(data, data.seed)
+    test = open_source(data, data.seed, split=data.test_split) if data.test_split else None
+    draw_splits(train, test, data.sizes, data.rl_shares_sft, data.test_templates)
+    if data.source == "jsonl":
+        return {"data": data.name, "sha256": file_digest(Path(data.name))}
+    return {"data": f"{data.source}:{data.name}"}
+
+
+def check_benchmarks(params: Params) -> None:
+    bench = params.benchmarks
+    check_names(list(bench.standard))
+    definitions = load_task_definitions(QUIZ_TASKS)
+    unknown = [name for name in bench.quiz_tasks if name not in definitions]
+    if unknown:
+        raise ParamsError(f"params.yaml: benchmarks.quiz_tasks: unknown task(s) {unknown}; "
+                          f"defined in {QUIZ_TASKS}: {sorted(definitions)}")
+    if not (bench.standard or bench.quiz_tasks or bench.lm_eval_tasks):
+        raise ParamsError("params.yaml: benchmarks: standard, quiz_tasks and lm_eval_tasks are "
+                          "all empty: nothing would measure forgetting")
+
+
+def check_prompts(params: Params) -> None:
+    for key in PROMPT_KEYS:
+        path = Path(getattr(params.rewriter, key))
+        if not path.is_file():
+            raise ParamsError(f"params.yaml: rewriter.{key}: '{path}' does not exist")
+
+
+def validate(params_file: str | Path = "params.yaml") -> dict:
+    """Everything the stages will read, checked; returns the digest of the untracked inputs."""
+    params = load_params(params_file)
+    check_prompts(params)
+    check_benchmarks(params)
+    inputs = {**check_model(params.model.name), **check_data(params)}
+    return {"inputs": inputs}
+
+
+__all__ = ["DataError", "ParamsError", "validate"]
