@@ -36,6 +36,7 @@ def prepare_checkpoint_dir(path: Path, key: str) -> str | None:
                              key=lambda p: int(p.name.split("-")[1]), reverse=True)
         for checkpoint in checkpoints:
             if _is_complete(checkpoint):
+                print(f"resuming from {checkpoint}")
                 return str(checkpoint)
             print(f"{checkpoint}: cut short while saving (no readable {COMPLETE_MARKER}); "
                   "deleted, resuming from an earlier checkpoint")

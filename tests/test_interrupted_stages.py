@@ -1,0 +1,65 @@
+"""A training stage SIGKILLed mid-run (no handler runs: the hardest case) resumes from its last
+checkpoint on the next `dvc repro`, finishes, and leaves no MLflow run RUNNING."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+from conftest import copy_repo
+from test_pipeline_dvc import dvc, tiny_pipeline_params
+
+
+def kill_after_checkpoint(repo: Path, stage: str, checkpoint: Path, timeout: float = 600) -> None:
+    """Start `dvc repro STAGE`, SIGKILL its whole process group once `checkpoint` is complete."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", stage], cwd=repo, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while not (checkpoint / "trainer_state.json").is_file():
+        if proc.poll() is not None:
+            pytest.fail(f"dvc repro {stage} ended (status {proc.returncode}) before {checkpoint}")
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"no {checkpoint} after {timeout} s")
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.slow
+def test_killed_rewriter_and_sft_resume_and_no_run_stays_running(tmp_path, tiny_model_dir):
+    repo = copy_repo(tmp_path / "repo")
+    params = tiny_pipeline_params(repo, tiny_model_dir)
+    params["engine"] = "hf"
+    params["rewriter"].update(max_steps=6, save_steps=1)
+    params["rewrite"]["method"] = "original"
+    params["sft"].update(epochs=2.0, batch_size=1, gradient_accumulation_steps=1, save_steps=1)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+
+    kill_after_checkpoint(repo, "rollout-and-train-rewriter",
+                          repo / "checkpoints/rewriter/checkpoint-2")
+    assert not (repo / "models/rewriter/adapter_config.json").exists()
+    out = dvc(repo, "repro", "rollout-and-train-rewriter")
+    assert "resuming from checkpoints/rewriter/checkpoint-" in out, out
+    assert json.loads((repo / "metrics/rewriter.json").read_text())["steps"] == 6
+
+    kill_after_checkpoint(repo, "sft", repo / "checkpoints/sft/checkpoint-3")
+    out = dvc(repo, "repro", "sft")
+    assert "resuming from checkpoints/sft/checkpoint-" in out, out
+    sft = json.loads((repo / "metrics/sft.json").read_text())
+    assert sft["steps"] == 6 * 2
+
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("rl-rewriting")
+    runs = client.search_runs([experiment.experiment_id])
+    statuses = sorted(r.info.status for r in runs)
+    assert "RUNNING" not in statuses and statuses.count("KILLED") >= 2, statuses
