@@ -67,6 +67,18 @@ def test_adapter_of_another_architecture_is_a_clear_error(tmp_path, tiny_model_d
         load_rewriter(AutoModelForCausalLM.from_pretrained(other_dir), tmp_path / "rewriter", other_dir)
 
 
+def test_adapter_file_missing_tensors_is_refused_not_run_as_the_base(tmp_path, tiny_model_dir):
+    from safetensors.torch import load_file, save_file
+
+    _adapter(tmp_path, tiny_model_dir, tiny_model_dir)
+    weights = tmp_path / "rewriter" / "adapter_model.safetensors"
+    tensors = load_file(weights)
+    save_file({k: v for k, v in tensors.items() if ".layers.1." not in k}, weights)
+    with pytest.raises(AdapterError, match="adapter file is incomplete.*layers.1"):
+        load_rewriter(AutoModelForCausalLM.from_pretrained(tiny_model_dir), tmp_path / "rewriter",
+                      tiny_model_dir)
+
+
 def test_missing_adapter(tmp_path, tiny_model_dir):
     with pytest.raises(AdapterError, match="no LoRA adapter"):
         load_rewriter(None, tmp_path / "absent", tiny_model_dir)

@@ -60,6 +60,16 @@ def test_read_pairs_skips_empty_and_repeated_questions(tmp_path):
     assert [(q, a) for q, a, _ in pairs] == [("A", "1"), ("C", "x4")]
 
 
+def test_read_pairs_joins_backslash_continued_records(tmp_path):
+    """The bsd quiz format's own line continuation (used by several files of the collection)."""
+    (tmp_path / "f").write_text("A:1\nLong \\\nquestion:2\nB\n")
+    with pytest.raises(DataError, match=r"f:4: has 1 fields"):  # numbered as in the file
+        read_pairs(tmp_path, _task())
+    (tmp_path / "f").write_text("A:1\nLong \\\nquestion:2\n")
+    assert [(q, a) for q, a, _ in read_pairs(tmp_path, _task())] == [("A", "1"),
+                                                                      ("Long question", "2")]
+
+
 def test_read_pairs_errors_name_file_and_line(tmp_path):
     (tmp_path / "f").write_text("A:1\nB\n")
     with pytest.raises(DataError, match=r"f:2: has 1 fields"):

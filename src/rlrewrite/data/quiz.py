@@ -136,6 +136,22 @@ def load_task_definitions(path: Path) -> dict[str, QuizTask]:
     return tasks
 
 
+def logical_lines(text: str) -> list[tuple[int, str]]:
+    """(first physical line number, record) with the quiz format's continuation joined: a line
+    ending in a backslash goes on on the next one."""
+    records, start, parts = [], None, []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        start = start or lineno
+        if line.endswith("\\"):
+            parts.append(line[:-1])
+            continue
+        records.append((start, "".join(parts) + line))
+        start, parts = None, []
+    if parts:
+        records.append((start, "".join(parts)))
+    return records
+
+
 def read_pairs(quiz_dir: Path, task: QuizTask) -> list[tuple[str, str, set[str]]]:
     """(question, canonical answer, accepted answers) for every usable record of the task."""
     pairs, seen = [], set()
@@ -143,7 +159,7 @@ def read_pairs(quiz_dir: Path, task: QuizTask) -> list[tuple[str, str, set[str]]
         path = quiz_dir / file
         if not path.is_file():
             raise DataError(f"{path}: quiz file named by task '{task.name}' does not exist")
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for lineno, line in logical_lines(path.read_text(encoding="utf-8")):
             if not line.strip():
                 continue
             fields = split_fields(line)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 FINGERPRINT_FILE = "base_model_fingerprint.json"
@@ -45,7 +46,14 @@ def load_rewriter(base_model, adapter_dir: Path, model_dir: Path):
 
     check_adapter(adapter_dir, model_dir)
     try:
-        return PeftModel.from_pretrained(base_model, adapter_dir)
+        with warnings.catch_warnings():
+            # peft only warns when the file lacks some of the adapter's tensors; the model would
+            # then run partly as π0 while labelled as the rewriter
+            warnings.filterwarnings("error", message="Found missing adapter keys")
+            return PeftModel.from_pretrained(base_model, adapter_dir)
+    except UserWarning as exc:
+        raise AdapterError(f"{adapter_dir}: adapter file is incomplete: "
+                           f"{str(exc)[:300]}") from None
     except (RuntimeError, ValueError, KeyError) as exc:
         raise AdapterError(f"{adapter_dir}: adapter does not fit the base model in {model_dir}: "
                            f"{str(exc).splitlines()[0]}") from None
