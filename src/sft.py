@@ -18,7 +18,7 @@ from rlrewrite.device import precision_label
 from rlrewrite.jsonl import DataError, read_jsonl, write_json
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import run_reference, stage_run
+from rlrewrite.tracking import is_main_process, run_reference, stage_run
 from rlrewrite.train.checkpoints import fingerprint, prepare_checkpoint_dir
 from rlrewrite.train.sft import build_sft_trainer, sft_dataset
 
@@ -38,15 +38,21 @@ def main() -> None:
     except ValueError as exc:
         raise DataError(str(exc)) from None
     methods = sorted({r.get("method", "unknown") for r in records})
-    key = fingerprint(params.seed, cfg.model_dump(), records, (MODEL_DIR / "config.json").read_text())
-    resume = prepare_checkpoint_dir(CHECKPOINTS, key)
+    key = fingerprint(params.seed, cfg.model_dump(), records, (MODEL_DIR / "config.json").read_text(),
+                      params.launch.processes)
+    main_process = is_main_process()
+    resume = prepare_checkpoint_dir(CHECKPOINTS, key, owner=main_process)
 
     with stage_run("sft", params.logged()):
-        mlflow.set_tags({"method": ",".join(methods), "seed": params.seed, "sft_mode": cfg.mode})
+        if main_process:
+            mlflow.set_tags({"method": ",".join(methods), "seed": params.seed,
+                             "sft_mode": cfg.mode})
         trainer = build_sft_trainer(cfg, params.seed, MODEL_DIR, dataset, CHECKPOINTS, ["mlflow"])
         started = time.perf_counter()
         result = trainer.train(resume_from_checkpoint=resume or None)
         wall = time.perf_counter() - started
+        if not main_process:  # under several processes, the main one writes and logs
+            return
 
         shutil.rmtree(OUTPUT_DIR, ignore_errors=True)
         trainer.save_model(str(OUTPUT_DIR))

@@ -24,7 +24,7 @@ from rlrewrite.engines.adapters import save_rewriter
 from rlrewrite.jsonl import DataError, read_jsonl, write_json
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import run_reference, stage_run
+from rlrewrite.tracking import is_main_process, run_reference, stage_run
 from rlrewrite.train.checkpoints import fingerprint, prepare_checkpoint_dir
 from rlrewrite.train.grpo import build_trainer
 
@@ -118,8 +118,10 @@ def main() -> None:
     records = read_jsonl(RL_DATA)
     logging.getLogger("trl.trainer.grpo_trainer").addFilter(LeftOutRollouts())
     key = fingerprint(params.seed, params.engine, cfg.model_dump(), records,
-                      Path(cfg.prompt_file).read_text(), (MODEL_DIR / "config.json").read_text())
-    resume = prepare_checkpoint_dir(CHECKPOINTS, key)
+                      Path(cfg.prompt_file).read_text(), (MODEL_DIR / "config.json").read_text(),
+                      params.launch.processes)
+    main_process = is_main_process()
+    resume = prepare_checkpoint_dir(CHECKPOINTS, key, owner=main_process)
 
     with stage_run("rollout-and-train-rewriter", params.logged()) as run:
         def log_samples(step: int, table: dict) -> None:
@@ -128,10 +130,13 @@ def main() -> None:
 
         timer = StepTimer()
         trainer, reward, skipped = build_trainer(params, MODEL_DIR, records, CHECKPOINTS,
-                                                 ["mlflow"], [timer], log_samples)
+                                                 ["mlflow"], [timer],
+                                                 log_samples if main_process else None)
         started = time.perf_counter()
         trainer.train(resume_from_checkpoint=resume or None)
         wall = time.perf_counter() - started
+        if not main_process:  # under several processes, the main one writes and logs
+            return
 
         shutil.rmtree(ADAPTER_DIR, ignore_errors=True)
         save_rewriter(trainer.model, trainer.processing_class, ADAPTER_DIR, MODEL_DIR)

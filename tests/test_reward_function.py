@@ -115,6 +115,20 @@ def test_judge_can_only_remove_rewrites_from_the_feasible_set(tiny):
     assert out["gate"][1] == 0 and np.isnan(out["checks"].judge[1])
 
 
+def test_whole_groups_on_two_processes_get_the_single_process_rewards(tiny):
+    """What each process computes under `launch.processes: 2` (questions_per_device whole groups
+    each) equals the single-process rewards for the same completions."""
+    reward, _ = _reward(tiny, k=3)
+    texts = ["So \\boxed{12}.", "Then 12, \\boxed{12}", "\\boxed{13}",
+             "We get 7.", "7", "Adding: 3 + 4 = 7"]
+    batch = dict(prompts=["p"] * 6, completions=texts, question=["q1"] * 3 + ["q2"] * 3,
+                 answer=["12"] * 3 + ["7"] * 3, solution=["s"] * 6, id=["a"] * 3 + ["b"] * 3)
+    together = reward(**batch)
+    halves = [reward(**{k: v[i:i + 3] for k, v in batch.items()}) for i in (0, 3)]
+    assert halves[0] + halves[1] == pytest.approx(together, abs=1e-9)
+    assert len(set(together[3:5])) == 2  # group b's two feasible rewrites are told apart
+
+
 def test_group_split_across_processes_is_refused(tiny):
     reward, _ = _reward(tiny, k=3)
     with pytest.raises(RuntimeError, match="split across processes"):

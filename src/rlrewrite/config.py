@@ -271,8 +271,24 @@ class VLLMParams(_Section):
         return self
 
 
+class LaunchParams(_Section):
+    """How the training stages (`rollout-and-train-rewriter`, `sft`) start: one process, or
+    `accelerate launch` with several (src/launch.py)."""
+
+    processes: int  # training processes on this machine (1: plain python)
+    # an accelerate config file (DeepSpeed, FSDP, multi-node), passed as --config_file
+    config_file: str | None
+
+    @model_validator(mode="after")
+    def _sane(self) -> LaunchParams:
+        if self.processes < 1:
+            raise ValueError("processes must be at least 1")
+        return self
+
+
 class Params(_Section):
     seed: int
+    launch: LaunchParams
     engine: Literal["hf", "vllm"]  # generation engine for rollouts, rewriting and evaluation
     vllm: VLLMParams
     model: ModelParams

@@ -213,11 +213,26 @@ def close_orphaned_runs(experiment_id: str) -> list[str]:
     return closed
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a multi-process launch (torchrun's RANK), or a single process."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 @contextmanager
 def stage_run(stage: str, params: dict):
     """An MLflow run for one stage execution, the child of its experiment's parent run, tagged
     with the stage, git revision and DVC experiment name, with the stage's params logged flat
-    (`data.sizes.sft`)."""
+    (`data.sizes.sft`). Under a multi-process launch only the main process has one (the others
+    get None)."""
+    if not is_main_process():
+        yield None
+        return
+    with _stage_run(stage, params) as run:
+        yield run
+
+
+@contextmanager
+def _stage_run(stage: str, params: dict):
     root = project_root()
     mlflow.set_tracking_uri(tracking_uri())
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME", DEFAULT_EXPERIMENT)

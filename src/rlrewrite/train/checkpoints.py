@@ -25,11 +25,19 @@ def _is_complete(checkpoint: Path) -> bool:
     return True
 
 
-def prepare_checkpoint_dir(path: Path, key: str) -> str | None:
+def prepare_checkpoint_dir(path: Path, key: str, owner: bool = True) -> str | None:
     """The checkpoint to resume from: the newest complete one in `path`, if its checkpoints were
     made with the same inputs (`key`). Half-written checkpoints are deleted (and named); a folder
-    from other inputs is emptied, so two different runs never mix. None: start from scratch."""
+    from other inputs is emptied, so two different runs never mix. None: start from scratch.
+    Under several processes only the main one (`owner`) deletes or creates anything; the others
+    get the same answer."""
     stamp = path / "fingerprint.txt"
+    if not owner:
+        complete = [p for p in path.glob("checkpoint-*")
+                    if re.fullmatch(r"checkpoint-\d+", p.name) and _is_complete(p)]
+        if not (stamp.is_file() and stamp.read_text().strip() == key and complete):
+            return None
+        return str(max(complete, key=lambda p: int(p.name.split("-")[1])))
     if stamp.is_file() and stamp.read_text().strip() == key:
         checkpoints = sorted((p for p in path.glob("checkpoint-*")
                               if re.fullmatch(r"checkpoint-\d+", p.name)),

@@ -1,0 +1,43 @@
+"""Start a training stage's script with the processes `launch` asks for (params.yaml):
+
+    python src/launch.py STAGE SCRIPT
+
+One process and no config file: the script runs in this process. Otherwise `accelerate launch`
+starts it (`--multi_gpu` over torchrun: NCCL on GPUs, gloo on CPUs, where the trainers set
+`use_cpu`), with `--config_file` for DeepSpeed/FSDP/multi-node set-ups."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from rlrewrite.config import ParamsError
+from rlrewrite.stage_params import load_stage_params
+
+
+def command(script: str, processes: int, config_file: str | None) -> list[str]:
+    if processes == 1 and config_file is None:
+        return [sys.executable, script]
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes)]
+    if config_file is not None:
+        cmd += ["--config_file", config_file]
+    else:
+        cmd += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no",
+                "--dynamo_backend", "no"]  # precision is each stage's own param
+    return cmd + [script]
+
+
+def main() -> None:
+    if len(sys.argv) != 3:
+        sys.exit("usage: python src/launch.py STAGE SCRIPT")
+    stage, script = sys.argv[1:]
+    launch = load_stage_params(stage).launch
+    cmd = command(script, launch.processes, launch.config_file)
+    os.execv(cmd[0], cmd)  # signals reach the stage itself
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ParamsError as exc:
+        sys.exit(f"launch: {exc}")

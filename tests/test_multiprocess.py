@@ -1,0 +1,69 @@
+"""`launch.processes: 2`: the training stages under `accelerate launch` on this CPU (gloo), on the
+tiny model, through `dvc repro` as a user runs them."""
+
+import json
+import sys
+
+import mlflow
+import pytest
+import torch
+import yaml
+from conftest import copy_repo
+from test_pipeline_dvc import dvc, tiny_pipeline_params
+
+from launch import command
+
+
+def test_one_process_runs_the_script_itself_more_go_through_accelerate():
+    assert command("src/sft.py", 1, None) == [sys.executable, "src/sft.py"]
+    two = command("src/sft.py", 2, None)
+    assert two[1:4] == ["-m", "accelerate.commands.launch", "--num_processes"]
+    assert two[4] == "2" and "--multi_gpu" in two and two[-1] == "src/sft.py"
+    deepspeed = command("src/sft.py", 8, "ds.yaml")
+    assert deepspeed[deepspeed.index("--config_file") + 1] == "ds.yaml"
+    assert "--multi_gpu" not in deepspeed  # the config file says how
+
+
+def stage_losses(client, experiment_id: str, run_id: str) -> list[float]:
+    return [m.value for m in sorted(client.get_metric_history(run_id, "loss"),
+                                    key=lambda m: m.step)]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="two CPU processes over gloo")
+def test_two_processes_train_the_rewriter_and_sft_like_one(tmp_path, tiny_model_dir):
+    repo = copy_repo(tmp_path / "repo")
+    params = tiny_pipeline_params(repo, tiny_model_dir)
+    params["engine"] = "hf"
+    params["launch"]["processes"] = 2
+    params["data"]["sizes"] = {"sft": 8, "rl": 4, "test": 3}
+    params["rewrite"]["method"] = "original"
+    # the same global batch under both launches: 2 processes x 2 x 1 = 1 process x 2 x 2
+    params["sft"].update(batch_size=2, gradient_accumulation_steps=1, epochs=1.0,
+                         warmup_ratio=0.0)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    dvc(repo, "repro", "sft")
+    rewriter = json.loads((repo / "metrics/rewriter.json").read_text())
+    assert rewriter["steps"] == 2  # every reward call got whole groups, or split_groups raises
+    assert (repo / "models/rewriter/adapter_config.json").exists()
+    assert json.loads((repo / "metrics/sft.json").read_text())["steps"] == 2  # 8 / (2 x 2)
+
+    params["launch"]["processes"] = 1
+    params["sft"]["gradient_accumulation_steps"] = 2
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    dvc(repo, "repro", "-s", "sft")
+    assert json.loads((repo / "metrics/sft.json").read_text())["steps"] == 2
+
+    client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("rl-rewriting")
+    runs = [r for r in client.search_runs([experiment.experiment_id],
+                                          order_by=["attributes.start_time ASC"])
+            if r.data.tags.get("role") != "experiment"]
+    stages = [r.data.tags["stage"] for r in runs]
+    # one run per stage execution: the second process logs nothing
+    assert stages == ["prepare", "rollout-and-train-rewriter", "rewrite", "sft", "sft"], stages
+    assert all(r.info.status == "FINISHED" for r in runs)
+    two, one = (stage_losses(client, experiment.experiment_id, r.info.run_id)
+                for r in runs if r.data.tags["stage"] == "sft")
+    assert len(two) == len(one) == 2
+    assert two == pytest.approx(one, rel=1e-3), (two, one)  # measured: equal to 6 decimals
