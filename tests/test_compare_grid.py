@@ -19,11 +19,16 @@ GRID = [(method, seed) for method in ("original", "prompt") for seed in (0, 1)]
 
 
 def wait_for_queue(repo: Path, timeout: float = 900) -> str:
+    """Until nothing is queued or running. DVC's worker stops itself when its check of the queue
+    goes unanswered, which a loaded machine can cause with experiments still queued; it is then
+    restarted, as `make grid-run` does for a user."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = dvc(repo, "queue", "status")
         if "Queued" not in status and "Running" not in status:
             return status
+        if "Running" not in status and "Worker status: 0 active, 0 idle" in status:
+            dvc(repo, "queue", "start", "--jobs", "1")
         time.sleep(3)
     raise AssertionError(f"queue still busy after {timeout} s:\n{status}")
 
