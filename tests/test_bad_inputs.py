@@ -109,6 +109,9 @@ CASES = {
     "unknown standard benchmark": (
         params_edit(lambda p: p["benchmarks"].update(standard={"mmlu": 5})),
         r"benchmarks.standard: unknown benchmark\(s\) \['mmlu'\]"),
+    "unknown lm-eval task": (
+        params_edit(lambda p: p["benchmarks"].update(lm_eval_tasks=["mmlu_klingon"])),
+        r"benchmarks.lm_eval_tasks: lm-eval does not know task\(s\) \['mmlu_klingon'\]"),
     "missing prompt file": (
         params_edit(lambda p: p["rewriter"].update(prompt_file="data/prompts/nope.txt")),
         r"rewriter.prompt_file: 'data/prompts/nope.txt' does not exist"),

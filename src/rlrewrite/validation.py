@@ -93,6 +93,13 @@ def check_benchmarks(params: Params) -> None:
     if unknown:
         raise ParamsError(f"params.yaml: benchmarks.quiz_tasks: unknown task(s) {unknown}; "
                           f"defined in {QUIZ_TASKS}: {sorted(definitions)}")
+    if bench.lm_eval_tasks:  # lm-eval's task index takes ~10 s to build: only when named
+        from rlrewrite.evaluation.harness import EvalError, check_task_names, task_manager
+
+        try:
+            check_task_names(list(bench.lm_eval_tasks), task_manager())
+        except EvalError as exc:
+            raise ParamsError(f"params.yaml: benchmarks.lm_eval_tasks: {exc}") from None
     if not (bench.standard or bench.quiz_tasks or bench.lm_eval_tasks):
         raise ParamsError("params.yaml: benchmarks: standard, quiz_tasks and lm_eval_tasks are "
                           "all empty: nothing would measure forgetting")
