@@ -3,8 +3,10 @@
     python src/launch.py STAGE SCRIPT
 
 One process and no config file: the script runs in this process. Otherwise `accelerate launch`
-starts it (`--multi_gpu` over torchrun: NCCL on GPUs, gloo on CPUs, where the trainers set
-`use_cpu`), with `--config_file` for DeepSpeed/FSDP/multi-node set-ups."""
+starts `processes` copies on this machine (`--multi_gpu` over torchrun: NCCL on GPUs, gloo on
+CPUs, where the trainers set `use_cpu`), or, with `config_file`, as that accelerate config says
+(DeepSpeed ZeRO-1/2, DDP settings), `processes` overriding its `num_processes`. The copies are
+marked (LAUNCHED_BY) so that only rank 0 logs and writes."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import sys
 
 from rlrewrite.config import ParamsError
 from rlrewrite.stage_params import load_stage_params
+from rlrewrite.tracking import LAUNCHED_BY
 
 
 def command(script: str, processes: int, config_file: str | None) -> list[str]:
@@ -33,6 +36,8 @@ def main() -> None:
     stage, script = sys.argv[1:]
     launch = load_stage_params(stage).launch
     cmd = command(script, launch.processes, launch.config_file)
+    if len(cmd) > 2:
+        os.environ[LAUNCHED_BY] = "1"
     os.execv(cmd[0], cmd)  # signals reach the stage itself
 
 

@@ -51,11 +51,12 @@ def main() -> None:
         started = time.perf_counter()
         result = trainer.train(resume_from_checkpoint=resume or None)
         wall = time.perf_counter() - started
+        if main_process:
+            shutil.rmtree(OUTPUT_DIR, ignore_errors=True)
+        trainer.accelerator.wait_for_everyone()
+        trainer.save_model(str(OUTPUT_DIR))  # on every process: a sharded model is gathered
         if not main_process:  # under several processes, the main one writes and logs
             return
-
-        shutil.rmtree(OUTPUT_DIR, ignore_errors=True)
-        trainer.save_model(str(OUTPUT_DIR))
         trainer.processing_class.save_pretrained(OUTPUT_DIR)
         losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
         metrics = {
@@ -64,6 +65,7 @@ def main() -> None:
             "tokens_seen": int(trainer.state.num_input_tokens_seen or 0),
             "steps": trainer.state.global_step,
             "examples": len(dataset),
+            "processes": trainer.accelerator.num_processes,
             "train_seconds": round(wall, 1),
         }
         mlflow.log_metrics({f"summary/{k}": v for k, v in metrics.items()})

@@ -150,7 +150,8 @@ def main() -> None:
         summary = summarise(rows, skipped)
         per_step = (cfg.num_generations * cfg.questions_per_device
                     * cfg.gradient_accumulation_steps * trainer.accelerator.num_processes)
-        summary.update(throughput(trainer.state.log_history, per_step, wall))
+        summary.update(throughput(trainer.state.log_history, per_step, wall),
+                       processes=trainer.accelerator.num_processes)
         usage = stage_usage(precision_label(cfg.precision), params.engine)
         write_json(METRICS, {**summary, **usage, **run_reference()})
         log_usage(usage)

@@ -70,13 +70,17 @@ def run_bounded(cmd: list[str], timeout: float, **kwargs) -> subprocess.Complete
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
+            state = "still running" if proc.poll() is None else "exited, a child holding its output"
             os.killpg(proc.pid, signal.SIGKILL)
             try:
                 out, err = proc.communicate(timeout=30)
             except subprocess.TimeoutExpired:  # a process outside the group holds the pipes
                 out, err = "(output not readable)", ""
-            raise AssertionError(f"{' '.join(cmd)}: still running after {timeout} s, killed\n"
+            raise AssertionError(f"{' '.join(cmd)}: {state} after {timeout} s, killed\n"
                                  f"{out}\n{err}") from None
+        except BaseException:  # Ctrl-C, or pytest-timeout: take the command's group along
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 

@@ -90,7 +90,7 @@ CASES = {
     "negative lambda": (params_edit(lambda p: p["rewriter"].update(lambda_dist=-0.35)),
                         r"key 'rewriter'.*lambda_dist must be >= 0"),
     "temperature 0 in GRPO": (params_edit(lambda p: p["rewriter"].update(temperature=0.0)),
-                              r"key 'rewriter'.*temperature and learning_rate must be positive"),
+                              r"key 'rewriter'.*temperature must be positive"),
     "negative learning rate": (params_edit(lambda p: p["sft"].update(learning_rate=-1e-5)),
                                r"key 'sft'.*learning_rate must be positive"),
     "LoRA rank 0": (params_edit(lambda p: p["rewriter"]["lora"].update(rank=0)),

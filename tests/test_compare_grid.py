@@ -22,13 +22,17 @@ def wait_for_queue(repo: Path, timeout: float = 900) -> str:
     """Until nothing is queued or running. DVC's worker stops itself when its check of the queue
     goes unanswered, which a loaded machine can cause with experiments still queued; it is then
     restarted, as `make grid-run` does for a user."""
-    deadline = time.monotonic() + timeout
+    deadline, idle_polls = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
         status = dvc(repo, "queue", "status")
         if "Queued" not in status and "Running" not in status:
             return status
-        if "Running" not in status and "Worker status: 0 active, 0 idle" in status:
+        # a busy worker can miss one status ping: restart only after three quiet polls in a row
+        idle = "Running" not in status and "Worker status: 0 active, 0 idle" in status
+        idle_polls = idle_polls + 1 if idle else 0
+        if idle_polls == 3:
             dvc(repo, "queue", "start", "--jobs", "1")
+            idle_polls = 0
         time.sleep(3)
     raise AssertionError(f"queue still busy after {timeout} s:\n{status}")
 

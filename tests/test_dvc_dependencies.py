@@ -112,3 +112,20 @@ def test_only_the_grpo_stage_imports_the_grpo_trainer_code():
         script = REPO / stage["cmd"].split()[-1]
         if name != "rollout-and-train-rewriter":
             assert not grpo & import_closure(script), f"stage '{name}' imports GRPO trainer code"
+
+
+def test_no_cached_stage_output_is_tracked_by_git():
+    """DVC refuses to save an output git already tracks (OutputAlreadyTrackedError), which the
+    tests' copies of the repository, holding only sources, would not show."""
+    import subprocess
+
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    cached = []
+    for stage in stages.values():
+        for entry in stage.get("outs", []):
+            path, opts = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
+            if (opts or {}).get("cache", True):
+                cached.append(path)
+    tracked = subprocess.run(["git", "ls-files", "--", *cached], cwd=REPO, capture_output=True,
+                             text=True, check=True).stdout.split()
+    assert cached and tracked == []

@@ -45,14 +45,17 @@ def test_two_processes_train_the_rewriter_and_sft_like_one(tmp_path, tiny_model_
     dvc(repo, "repro", "sft")
     rewriter = json.loads((repo / "metrics/rewriter.json").read_text())
     assert rewriter["steps"] == 2  # every reward call got whole groups, or split_groups raises
+    assert rewriter["processes"] == 2
     assert (repo / "models/rewriter/adapter_config.json").exists()
-    assert json.loads((repo / "metrics/sft.json").read_text())["steps"] == 2  # 8 / (2 x 2)
+    sft = json.loads((repo / "metrics/sft.json").read_text())
+    assert (sft["steps"], sft["processes"]) == (2, 2)  # 8 examples / (2 processes x 2)
 
     params["launch"]["processes"] = 1
     params["sft"]["gradient_accumulation_steps"] = 2
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     dvc(repo, "repro", "-s", "sft")
-    assert json.loads((repo / "metrics/sft.json").read_text())["steps"] == 2
+    sft = json.loads((repo / "metrics/sft.json").read_text())
+    assert (sft["steps"], sft["processes"]) == (2, 1)
 
     client = mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("rl-rewriting")

@@ -181,9 +181,12 @@ def test_a_hung_command_is_killed_with_its_children_and_reports_its_output():
     """What keeps a hung stage from holding CI: the whole process group goes, output kept."""
     script = ("import subprocess, time; child = subprocess.Popen(['sleep', '120']); "
               "print('child', child.pid, flush=True); time.sleep(120)")
-    with pytest.raises(AssertionError, match=r"(?s)still running after 3 s.*child \d+") as failed:
-        run_bounded([sys.executable, "-c", script], timeout=3)
+    with pytest.raises(AssertionError, match=r"(?s)still running after 8 s.*child \d+") as failed:
+        run_bounded([sys.executable, "-c", script], timeout=8)
     pid = int(re.search(r"^child (\d+)$", str(failed.value), re.M).group(1))
-    stat = Path(f"/proc/{pid}/stat")
     time.sleep(0.5)
-    assert not stat.exists() or stat.read_text().split()[2] == "Z"  # gone, or a reaped-late zombie
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        state = "gone"
+    assert state in ("gone", "Z")  # or a zombie its new parent has not reaped yet

@@ -169,13 +169,17 @@ class RewriterParams(_Section):
                 raise ValueError(f"{name} must be at least 1")
         if self.warmup_steps < 0:
             raise ValueError("warmup_steps must be at least 0")
-        for name in ("lambda_dist", "lambda_div", "beta"):
+        for name in ("lambda_dist", "lambda_div"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0: the reward terms and the KL penalty "
-                                 "are bonuses, not costs")
-        if self.temperature <= 0 or self.learning_rate <= 0:
-            raise ValueError("temperature and learning_rate must be positive (GRPO samples "
-                             "its rollouts)")
+                raise ValueError(f"{name} must be >= 0: the alignment and diversity terms are "
+                                 "bonuses on feasible rewrites")
+        if self.beta < 0:
+            raise ValueError("beta must be >= 0: a negative KL coefficient rewards drifting "
+                             "from π0")
+        if self.temperature <= 0:
+            raise ValueError("temperature must be positive: GRPO samples its rollouts")
+        if self.learning_rate <= 0:
+            raise ValueError("learning_rate must be positive")
         if self.num_generations < 2:
             raise ValueError("num_generations must be at least 2: advantages are group-relative")
         return self
@@ -276,7 +280,8 @@ class LaunchParams(_Section):
     `accelerate launch` with several (src/launch.py)."""
 
     processes: int  # training processes on this machine (1: plain python)
-    # an accelerate config file (DeepSpeed, FSDP, multi-node), passed as --config_file
+    # an accelerate config file (e.g. DeepSpeed ZeRO-1/2), passed as --config_file; `processes`
+    # overrides its num_processes
     config_file: str | None
 
     @model_validator(mode="after")

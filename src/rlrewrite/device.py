@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from rlrewrite.compat import cpu_has_amx_tiles
@@ -13,6 +15,12 @@ def on_gpu() -> bool:
 
 def device_name() -> str:
     return "cuda" if on_gpu() else "cpu"
+
+
+def process_device() -> str:
+    """This process's device: under a multi-process launch each GPU process has its own
+    (torchrun's LOCAL_RANK)."""
+    return f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if on_gpu() else "cpu"
 
 
 def use_bf16(precision: str) -> bool:

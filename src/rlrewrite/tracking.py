@@ -35,6 +35,7 @@ DEFAULT_EXPERIMENT = "rl-rewriting"
 # a model-training experiment: MLflow 3 otherwise opens it in its GenAI view
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 PARAMS_FILE = Path("params.yaml")
+LAUNCHED_BY = "RLREWRITE_LAUNCH"  # set by src/launch.py for the processes it starts
 DVC_YAML = Path("dvc.yaml")
 # metrics file -> {dotted key in it: metric name on the parent run}
 HEADLINE = {
@@ -214,8 +215,9 @@ def close_orphaned_runs(experiment_id: str) -> list[str]:
 
 
 def is_main_process() -> bool:
-    """Rank 0 of a multi-process launch (torchrun's RANK), or a single process."""
-    return os.environ.get("RANK", "0") == "0"
+    """Rank 0 of a multi-process launch by src/launch.py (torchrun's RANK), or a single process
+    (a RANK set by anything else, e.g. a cluster's pod environment, is not ours)."""
+    return not os.environ.get(LAUNCHED_BY) or os.environ.get("RANK", "0") == "0"
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from rlrewrite.config import EMBEDDED_MODEL, Params, ParamsError, load_params
+from rlrewrite.config import Params, ParamsError, load_params
 from rlrewrite.data.quiz import load_task_definitions
 from rlrewrite.data.sources import open_source
 from rlrewrite.data.splits import draw_splits
@@ -20,7 +20,8 @@ from rlrewrite.evaluation.standard_tasks import check_names
 from rlrewrite.jsonl import DataError
 
 QUIZ_TASKS = Path("data/bsd-quiz/tasks.yaml")
-PROMPT_KEYS = ("prompt_file", "judge_prompt_file")
+PROMPT_FIELDS = {"prompt_file": ("question", "solution"),
+                 "judge_prompt_file": ("question", "answer", "candidate")}
 
 
 def file_digest(path: Path) -> str:
@@ -38,39 +39,46 @@ def is_local_path(name: str) -> bool:
 def check_model(name: str) -> dict:
     """The base model can be loaded offline and safely: an embedded package model, a local folder
     with a config and safetensors weights, or a hub id (in the local cache when offline)."""
-    if name.startswith("embedded:"):
-        from rlrewrite.data.base_model import embedded_gguf
+    from rlrewrite.data.base_model import EMBEDDED, embedded_gguf
+    from rlrewrite.engines.adapters import base_fingerprint
 
-        if name != EMBEDDED_MODEL:
+    if name.startswith("embedded:"):
+        if name not in EMBEDDED:
             raise ParamsError(f"params.yaml: model.name: unknown embedded model '{name}'; "
-                              f"known: ['{EMBEDDED_MODEL}']")
+                              f"known: {sorted(EMBEDDED)}")
         try:
             embedded_gguf(name)
         except FileNotFoundError as exc:
             raise ParamsError(f"params.yaml: {exc}") from None
         return {"model": name}
+    if name.startswith("~"):
+        raise ParamsError(f"params.yaml: model.name: '{name}': write the folder's full path "
+                          "(transformers does not expand ~)")
     if is_local_path(name):
-        folder = Path(name).expanduser()
+        folder = Path(name)
         if not folder.is_dir():
             raise ParamsError(f"params.yaml: model.name: '{name}' is not a folder")
         if not (folder / "config.json").is_file():
             raise ParamsError(f"params.yaml: model.name: '{name}' has no config.json: not an "
                               "HF model folder")
-        weights = sorted(folder.glob("*.safetensors"))
-        if not weights:
+        if not any(folder.glob("*.safetensors")):
             pickled = sorted(p.name for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth"))
             raise ParamsError(f"params.yaml: model.name: '{name}' has no .safetensors weights"
                               + (f" (only {pickled}: pickle files, which may run code when "
                                  "loaded; convert them to safetensors)" if pickled else ""))
-        return {"model": name, "config.json": file_digest(folder / "config.json"),
-                "weights": {p.name: p.stat().st_size for p in weights}}
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
-        from huggingface_hub import try_to_load_from_cache
+        return {"model": name, **base_fingerprint(folder)}
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
 
-        if not isinstance(try_to_load_from_cache(name, "config.json"), str):
-            raise ParamsError(f"params.yaml: model.name: '{name}' is neither a local folder nor "
-                              "in the local Hugging Face cache, and HF_HUB_OFFLINE=1 forbids "
-                              "downloading it")
+    try:
+        cached = try_to_load_from_cache(name, "config.json")
+    except HFValidationError as exc:
+        raise ParamsError(f"params.yaml: model.name: '{name}' is neither a local folder nor a "
+                          f"hub id: {exc}") from None
+    if os.environ.get("HF_HUB_OFFLINE") == "1" and not isinstance(cached, str):
+        raise ParamsError(f"params.yaml: model.name: '{name}' is neither a local folder nor "
+                          "in the local Hugging Face cache, and HF_HUB_OFFLINE=1 forbids "
+                          "downloading it")
     return {"model": name}
 
 
@@ -99,17 +107,30 @@ def check_benchmarks(params: Params) -> None:
         try:
             check_task_names(list(bench.lm_eval_tasks), task_manager())
         except EvalError as exc:
-            raise ParamsError(f"params.yaml: benchmarks.lm_eval_tasks: {exc}") from None
+            raise ParamsError(f"params.yaml: benchmarks.lm_eval_tasks: "
+                              f"{str(exc).split(' (benchmarks.')[0]}") from None
     if not (bench.standard or bench.quiz_tasks or bench.lm_eval_tasks):
         raise ParamsError("params.yaml: benchmarks: standard, quiz_tasks and lm_eval_tasks are "
                           "all empty: nothing would measure forgetting")
 
 
 def check_prompts(params: Params) -> None:
-    for key in PROMPT_KEYS:
+    from rlrewrite.prompts import load_template
+
+    for key, fields in PROMPT_FIELDS.items():
         path = Path(getattr(params.rewriter, key))
         if not path.is_file():
             raise ParamsError(f"params.yaml: rewriter.{key}: '{path}' does not exist")
+        try:
+            load_template(path, fields)
+        except ValueError as exc:
+            raise ParamsError(f"params.yaml: rewriter.{key}: {exc}") from None
+
+
+def check_launch(params: Params) -> None:
+    config_file = params.launch.config_file
+    if config_file is not None and not Path(config_file).is_file():
+        raise ParamsError(f"params.yaml: launch.config_file: '{config_file}' does not exist")
 
 
 def validate(params_file: str | Path = "params.yaml") -> dict:
@@ -117,6 +138,7 @@ def validate(params_file: str | Path = "params.yaml") -> dict:
     params = load_params(params_file)
     check_prompts(params)
     check_benchmarks(params)
+    check_launch(params)
     inputs = {**check_model(params.model.name), **check_data(params)}
     return {"inputs": inputs}
 

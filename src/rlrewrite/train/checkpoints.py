@@ -25,33 +25,43 @@ def _is_complete(checkpoint: Path) -> bool:
     return True
 
 
+def _newest_first(path: Path) -> list[Path]:
+    checkpoints = [p for p in path.glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name)]
+    return sorted(checkpoints, key=lambda p: int(p.name.split("-")[1]), reverse=True)
+
+
+def _same_inputs(path: Path, key: str) -> bool:
+    stamp = path / "fingerprint.txt"
+    try:
+        return stamp.read_text().strip() == key
+    except OSError:  # absent, or being replaced by the main process
+        return False
+
+
 def prepare_checkpoint_dir(path: Path, key: str, owner: bool = True) -> str | None:
     """The checkpoint to resume from: the newest complete one in `path`, if its checkpoints were
     made with the same inputs (`key`). Half-written checkpoints are deleted (and named); a folder
     from other inputs is emptied, so two different runs never mix. None: start from scratch.
     Under several processes only the main one (`owner`) deletes or creates anything; the others
-    get the same answer."""
-    stamp = path / "fingerprint.txt"
+    get the same answer (the newest complete checkpoint is the same for both)."""
     if not owner:
-        complete = [p for p in path.glob("checkpoint-*")
-                    if re.fullmatch(r"checkpoint-\d+", p.name) and _is_complete(p)]
-        if not (stamp.is_file() and stamp.read_text().strip() == key and complete):
+        if not _same_inputs(path, key):
             return None
-        return str(max(complete, key=lambda p: int(p.name.split("-")[1])))
-    if stamp.is_file() and stamp.read_text().strip() == key:
-        checkpoints = sorted((p for p in path.glob("checkpoint-*")
-                              if re.fullmatch(r"checkpoint-\d+", p.name)),
-                             key=lambda p: int(p.name.split("-")[1]), reverse=True)
+        complete = [p for p in _newest_first(path) if _is_complete(p)]
+        return str(complete[0]) if complete else None
+    if _same_inputs(path, key):
+        checkpoints = _newest_first(path)
         for checkpoint in checkpoints:
             if _is_complete(checkpoint):
                 print(f"resuming from {checkpoint}")
                 return str(checkpoint)
             print(f"{checkpoint}: cut short while saving (no readable {COMPLETE_MARKER}); "
-                  "deleted, resuming from an earlier checkpoint")
+                  "deleted")
             shutil.rmtree(checkpoint)
         if checkpoints:
+            print(f"{path}: no complete checkpoint left; training from the start")
             return None
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
-    stamp.write_text(key + "\n")
+    (path / "fingerprint.txt").write_text(key + "\n")
     return None

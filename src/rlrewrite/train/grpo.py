@@ -7,7 +7,7 @@ from pathlib import Path
 from datasets import Dataset
 
 from rlrewrite.config import Params, RewriterParams, VLLMParams
-from rlrewrite.device import device_name, on_gpu, use_bf16, weights_dtype
+from rlrewrite.device import on_gpu, process_device, use_bf16, weights_dtype
 from rlrewrite.prompts import load_template, rewrite_prompt
 from rlrewrite.reward.answers import gold_is_parseable
 from rlrewrite.reward.gate import build_gate, build_scorer
@@ -119,8 +119,7 @@ def build_trainer(params: Params, model_dir: Path, records: list[dict], output_d
     scorer = build_scorer(cfg, model, tokenizer)
     embedder = None
     if cfg.lambda_div > 0:
-        embedder = scorer if cfg.embedder == "policy" else MiniLMEmbedder(
-            device_name())
+        embedder = scorer if cfg.embedder == "policy" else MiniLMEmbedder(process_device())
     end_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
     reward = RewriteReward(build_gate(cfg, scorer), scorer, embedder, cfg.num_generations,
                            cfg.lambda_dist, cfg.lambda_div, end_ids, cfg.truncated, on_samples,
