@@ -199,10 +199,39 @@ def fmt(interval, digits: int = 3, signed: bool = False) -> str:
     return f"{text} [{lo:{sign}.{digits}f}, {hi:{sign}.{digits}f}]{mark}"
 
 
+def _direction(interval, more: str, less: str, what: str) -> str:
+    mean, lo, hi = interval
+    if lo > 0:
+        return more
+    if hi < 0:
+        return less
+    return f"no resolved difference in {what}"
+
+
+def verdicts(summary: dict) -> list[str]:
+    """The paired comparisons in words, generated (README's results read from these). A
+    difference counts only with two or more seeds: one seed's item interval misses run-to-run
+    variation."""
+    lines = []
+    for method, p in summary["paired"].items():
+        if len(p.get("seeds", [])) < 2:
+            seeds = "no seed" if not p.get("seeds") else "one seed"
+            lines.append(f"- `{method}` against `{REFERENCE}`: {seeds} shared, not yet a result.")
+            continue
+        gain = _direction(p["gain"], "gains more", "gains less", "gain")
+        forget = _direction(p["forgetting"], "forgets more", "forgets less", "forgetting")
+        lines.append(f"- `{method}` against `{REFERENCE}` (seeds {','.join(map(str, p['seeds']))}):"
+                     f" {gain} (Δ {fmt(p['gain'], signed=True)}), {forget} "
+                     f"(Δ {fmt(p['forgetting'], signed=True)}).")
+    return lines
+
+
 def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
     methods = summary["methods"]
     families = summary["families"]
-    lines = ["Per method, mean over training seeds with a 95% interval. Gain and forgetting "
+    said = verdicts(summary)
+    lines = (["In words (generated from the paired intervals below):", "", *said, ""]
+             if said else []) + ["Per method, mean over training seeds with a 95% interval. Gain and forgetting "
              "(accuracy points as fractions, item-weighted over "
              f"{len(summary['general_tasks'])} general benchmarks): bootstrap over seeds and items "
              f"({resamples} resamples); the rewrite columns: t-interval over seeds.", "",

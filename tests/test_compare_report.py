@@ -72,6 +72,8 @@ def test_intervals_cover_the_means_and_a_real_difference_is_resolved():
     text = markdown(summary, left_out, 500)
     assert "| rl | 0,1,2 |" in text and " *" in text  # the resolved difference is marked
     assert "- rl-s3 (rl, seed 3): running" in text and "- prompt-s0 (prompt, seed 0): no " in text
+    assert "- `rl` against `original` (seeds 0,1,2): no resolved difference in gain" in text
+    assert "forgets less (Δ -0." in text
 
 
 def test_no_difference_is_not_marked_resolved():
@@ -87,7 +89,9 @@ def test_one_seed_has_no_seed_interval_but_an_item_interval():
     summary = summarise(runs, resamples=200, seed=0)
     assert summary["methods"]["rl"]["acceptance_rate"][1] is None
     assert summary["paired"]["rl"]["forgetting"][1] is not None
-    assert "(one seed)" in markdown(summary, [], 200)
+    text = markdown(summary, [], 200)
+    assert "(one seed)" in text
+    assert "- `rl` against `original`: one seed shared, not yet a result." in text
 
 
 def test_mixed_data_seeds_are_refused():
