@@ -11,11 +11,18 @@ marked (LAUNCHED_BY) so that only rank 0 logs and writes."""
 from __future__ import annotations
 
 import os
+import socket
 import sys
 
 from rlrewrite.config import ParamsError
 from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import LAUNCHED_BY
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def command(script: str, processes: int, config_file: str | None) -> list[str]:
@@ -26,7 +33,8 @@ def command(script: str, processes: int, config_file: str | None) -> list[str]:
         cmd += ["--config_file", config_file]
     else:
         cmd += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no",
-                "--dynamo_backend", "no"]  # precision is each stage's own param
+                "--dynamo_backend", "no",  # precision is each stage's own param
+                "--main_process_port", str(free_port())]  # not 29500: another job may hold it
     return cmd + [script]
 
 

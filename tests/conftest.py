@@ -14,6 +14,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def environment_restored_after_each_test():
+    """A test's environment changes stay in it: TRL's colocated vLLM sets RANK, WORLD_SIZE,
+    MASTER_ADDR and MASTER_PORT in the process, and a later test's subprocess inheriting them
+    starts torch.distributed on a port the first still holds (EADDRINUSE)."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_process_outlives_the_session():
     """vLLM engine processes a test left running (an xdist worker ends with os._exit, so vLLM's
