@@ -86,6 +86,14 @@ def tiny_model_dir(tmp_path_factory, real_tokenizer) -> Path:
     return _tiny_llama(tmp_path_factory.mktemp("tiny-model"), real_tokenizer, 64, 4, 2)
 
 
+def kill_group(pgid: int) -> None:
+    """SIGKILL a process group that may already be gone (its leader exited, nothing left in it)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def run_bounded(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
     """`subprocess.run(..., capture_output=True, text=True)` that, past `timeout` seconds, kills
     the command's whole process group (a DVC stage, its vLLM engine processes) and fails with
@@ -96,7 +104,7 @@ def run_bounded(cmd: list[str], timeout: float, **kwargs) -> subprocess.Complete
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             state = "still running" if proc.poll() is None else "exited, a child holding its output"
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_group(proc.pid)
             try:
                 out, err = proc.communicate(timeout=30)
             except subprocess.TimeoutExpired:  # a process outside the group holds the pipes
@@ -104,7 +112,7 @@ def run_bounded(cmd: list[str], timeout: float, **kwargs) -> subprocess.Complete
             raise AssertionError(f"{' '.join(cmd)}: {state} after {timeout} s, killed\n"
                                  f"{out}\n{err}") from None
         except BaseException:  # Ctrl-C, or pytest-timeout: take the command's group along
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_group(proc.pid)
             raise
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 

@@ -11,14 +11,26 @@ import mlflow
 import pytest
 import yaml
 from conftest import copy_repo
-from test_pipeline_dvc import dvc, tiny_pipeline_params
+from test_pipeline_dvc import dvc, dvc_env, tiny_pipeline_params
 
 from rlrewrite.experiments import read_at
 
 GRID = [(method, seed) for method in ("original", "prompt") for seed in (0, 1)]
 
 
-def wait_for_queue(repo: Path, timeout: float = 900) -> str:
+def start_queue_worker(repo: Path) -> None:
+    """`dvc queue start`, its output to a file. The worker is a forked child, in a process group
+    of its own, that keeps the starting command's stdout and stderr open while it runs: through
+    a pipe, the command would seem to run until the queue is empty."""
+    log = repo / "queue-start.log"
+    with log.open("a") as out:
+        done = subprocess.run([sys.executable, "-m", "dvc", "queue", "start", "--jobs", "1"],
+                              cwd=repo, env=dvc_env(), stdout=out, stderr=subprocess.STDOUT,
+                              timeout=300)
+    assert done.returncode == 0, log.read_text()
+
+
+def wait_for_queue(repo: Path, timeout: float = 2400) -> str:
     """Until nothing is queued or running. DVC's worker stops itself when its check of the queue
     goes unanswered, which a loaded machine can cause with experiments still queued; it is then
     restarted, as `make grid-run` does for a user."""
@@ -31,13 +43,14 @@ def wait_for_queue(repo: Path, timeout: float = 900) -> str:
         idle = "Running" not in status and "Worker status: 0 active, 0 idle" in status
         idle_polls = idle_polls + 1 if idle else 0
         if idle_polls == 3:
-            dvc(repo, "queue", "start", "--jobs", "1")
+            start_queue_worker(repo)
             idle_polls = 0
         time.sleep(3)
     raise AssertionError(f"queue still busy after {timeout} s:\n{status}")
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3000)  # four experiments: ~7 min alone, 3x that beside the other test worker
 def test_a_queued_grid_is_paired_reported_and_grouped_in_mlflow(tmp_path, tiny_model_dir):
     repo = copy_repo(tmp_path / "repo")
     params = tiny_pipeline_params(repo, tiny_model_dir)
@@ -51,7 +64,7 @@ def test_a_queued_grid_is_paired_reported_and_grouped_in_mlflow(tmp_path, tiny_m
     for method, seed in GRID:
         dvc(repo, "exp", "run", "--queue", "-n", f"{method}-s{seed}",
             "-S", f"rewrite.method={method}", "-S", f"seed={seed}")
-    dvc(repo, "queue", "start", "--jobs", "1")
+    start_queue_worker(repo)
     status = wait_for_queue(repo)
     assert status.count("Success") == 4, status
 

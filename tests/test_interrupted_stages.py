@@ -13,14 +13,12 @@ import mlflow
 import pytest
 import yaml
 from conftest import copy_repo
-from test_pipeline_dvc import dvc, tiny_pipeline_params
+from test_pipeline_dvc import dvc, dvc_env, tiny_pipeline_params
 
 
 def kill_after_checkpoint(repo: Path, stage: str, checkpoint: Path, timeout: float = 600) -> None:
     """Start `dvc repro STAGE`, SIGKILL its whole process group once `checkpoint` is complete."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", stage], cwd=repo, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", stage], cwd=repo, env=dvc_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.monotonic() + timeout

@@ -14,10 +14,17 @@ import yaml
 from conftest import copy_repo, run_bounded
 
 
-def dvc(repo: Path, *args: str) -> str:
+def dvc_env() -> dict[str, str]:
+    """The environment a stage command sees: this venv's `python` first on PATH, and the MLflow
+    store the repository's own (not one a developer's shell points at)."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    done = run_bounded([sys.executable, "-m", "dvc", *args], timeout=1200, cwd=repo, env=env)
+    return env
+
+
+def dvc(repo: Path, *args: str) -> str:
+    done = run_bounded([sys.executable, "-m", "dvc", *args], timeout=1200, cwd=repo,
+                       env=dvc_env())
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
