@@ -35,6 +35,7 @@ from rlrewrite.markers import fill_markers
 
 ITEMS = "data/eval/items.json"
 REFERENCE = "original"
+MIN_SEEDS = 3  # fewer seeds than this: a difference is reported, never called
 METHOD_ORDER = ("original", "prompt", "self", "rl", "dft")
 SCALARS = {  # metrics/rewrite.json key -> report label
     "acceptance_rate": "acceptance",
@@ -210,13 +211,17 @@ def _direction(interval, more: str, less: str, what: str) -> str:
 
 def verdicts(summary: dict) -> list[str]:
     """The paired comparisons in words, generated (README's results read from these). A
-    difference counts only with two or more seeds: one seed's item interval misses run-to-run
-    variation."""
+    difference counts only with MIN_SEEDS or more seeds: with fewer, a bootstrap over seeds
+    underestimates run-to-run variation (one seed's item interval misses it entirely)."""
     lines = []
     for method, p in summary["paired"].items():
-        if len(p.get("seeds", [])) < 2:
-            seeds = "no seed" if not p.get("seeds") else "one seed"
-            lines.append(f"- `{method}` against `{REFERENCE}`: {seeds} shared, not yet a result.")
+        seeds = p.get("seeds", [])
+        if len(seeds) < MIN_SEEDS:
+            shared = {0: "no seed", 1: "one seed"}.get(len(seeds), f"{len(seeds)} seeds")
+            measured = (f" (Δ gain {fmt(p['gain'], signed=True)}, Δ forgetting "
+                        f"{fmt(p['forgetting'], signed=True)})" if seeds else "")
+            lines.append(f"- `{method}` against `{REFERENCE}`: {shared} shared, fewer than "
+                         f"{MIN_SEEDS}: not yet a result{measured}.")
             continue
         gain = _direction(p["gain"], "gains more", "gains less", "gain")
         forget = _direction(p["forgetting"], "forgets more", "forgets less", "forgetting")

@@ -6,7 +6,7 @@ One process and no config file: the script runs in this process. Otherwise `acce
 starts `processes` copies on this machine (`--multi_gpu` over torchrun: NCCL on GPUs, gloo on
 CPUs, where the trainers set `use_cpu`), or, with `config_file`, as that accelerate config says
 (DeepSpeed ZeRO-1/2, DDP settings), `processes` overriding its `num_processes`. The copies are
-marked (LAUNCHED_BY) so that only rank 0 logs and writes."""
+marked (LAUNCHED_BY) so that only rank 0 logs and writes, and so that they die with the launcher."""
 
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def command(script: str, processes: int, config_file: str | None) -> list[str]:
+def command(script: str, processes: int, config_file: str | None) -> list[str] | None:
+    """The `accelerate launch` command line, or None where the script runs in this process."""
     if processes == 1 and config_file is None:
-        return [sys.executable, script]
+        return None
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes)]
     if config_file is not None:
         cmd += ["--config_file", config_file]
@@ -44,9 +45,12 @@ def main() -> None:
     stage, script = sys.argv[1:]
     launch = load_stage_params(stage).launch
     cmd = command(script, launch.processes, launch.config_file)
-    if len(cmd) > 2:
-        os.environ[LAUNCHED_BY] = "1"
-    os.execv(cmd[0], cmd)  # signals reach the stage itself
+    if cmd is None:
+        os.environ.pop(LAUNCHED_BY, None)  # an inherited marker would make a rank of this process
+        cmd = [sys.executable, script]
+    else:
+        os.environ[LAUNCHED_BY] = str(os.getpid())  # exec keeps the pid: the ranks' launcher
+    os.execv(cmd[0], cmd)  # DVC's signals reach the stage itself (the ranks: die_with_launcher)
 
 
 if __name__ == "__main__":

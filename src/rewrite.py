@@ -21,7 +21,7 @@ from rlrewrite.engines.adapters import AdapterError, load_rewriter
 from rlrewrite.engines.factory import make_generator
 from rlrewrite.engines.vllm_engine import EngineError
 from rlrewrite.jsonl import DataError, read_jsonl, write_json, write_jsonl
-from rlrewrite.prompts import load_template
+from rlrewrite.prompts import REWRITE_FIELDS, load_template
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.reward.gate import build_gate, build_scorer
 from rlrewrite.reward.scoring import MiniLMEmbedder
@@ -85,7 +85,7 @@ def main() -> None:
                 dtype=dtype, vllm_cfg=params.vllm,
                 merged_dir=MERGED_DIR)
 
-        template = load_template(gate_cfg.prompt_file, ("question", "solution"))
+        template = load_template(gate_cfg.prompt_file, REWRITE_FIELDS)
         started = time.perf_counter()
         out, last = rewrite_records(records, cfg.method, template, generator,
                                     gate_verifier(build_gate(gate_cfg, scorer)), cfg.attempts)

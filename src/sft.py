@@ -18,8 +18,8 @@ from rlrewrite.device import precision_label
 from rlrewrite.jsonl import DataError, read_jsonl, write_json
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import is_main_process, run_reference, stage_run
-from rlrewrite.train.checkpoints import fingerprint, prepare_checkpoint_dir
+from rlrewrite.tracking import die_with_launcher, is_main_process, run_reference, stage_run
+from rlrewrite.train.checkpoints import fingerprint, launch_key, prepare_checkpoint_dir
 from rlrewrite.train.sft import build_sft_trainer, sft_dataset
 
 MODEL_DIR = Path("models/base")
@@ -30,6 +30,7 @@ METRICS = Path("metrics/sft.json")
 
 
 def main() -> None:
+    die_with_launcher()
     params = load_stage_params("sft")
     cfg = params.sft
     records = read_jsonl(TRAIN_DATA)
@@ -39,7 +40,7 @@ def main() -> None:
         raise DataError(str(exc)) from None
     methods = sorted({r.get("method", "unknown") for r in records})
     key = fingerprint(params.seed, cfg.model_dump(), records, (MODEL_DIR / "config.json").read_text(),
-                      params.launch.processes)
+                      launch_key(params.launch.processes, params.launch.config_file))
     main_process = is_main_process()
     resume = prepare_checkpoint_dir(CHECKPOINTS, key, owner=main_process)
 
@@ -49,7 +50,7 @@ def main() -> None:
                              "sft_mode": cfg.mode})
         trainer = build_sft_trainer(cfg, params.seed, MODEL_DIR, dataset, CHECKPOINTS, ["mlflow"])
         started = time.perf_counter()
-        result = trainer.train(resume_from_checkpoint=resume or None)
+        result = trainer.train(resume_from_checkpoint=resume)
         wall = time.perf_counter() - started
         if main_process:
             shutil.rmtree(OUTPUT_DIR, ignore_errors=True)

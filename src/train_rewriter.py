@@ -24,8 +24,8 @@ from rlrewrite.engines.adapters import save_rewriter
 from rlrewrite.jsonl import DataError, read_jsonl, write_json
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import is_main_process, run_reference, stage_run
-from rlrewrite.train.checkpoints import fingerprint, prepare_checkpoint_dir
+from rlrewrite.tracking import die_with_launcher, is_main_process, run_reference, stage_run
+from rlrewrite.train.checkpoints import fingerprint, launch_key, prepare_checkpoint_dir
 from rlrewrite.train.grpo import build_trainer
 
 MODEL_DIR = Path("models/base")
@@ -113,13 +113,14 @@ def summarise(rows: list[dict], skipped: int) -> dict:
 
 
 def main() -> None:
+    die_with_launcher()
     params = load_stage_params("rollout-and-train-rewriter")
     cfg = params.rewriter
     records = read_jsonl(RL_DATA)
     logging.getLogger("trl.trainer.grpo_trainer").addFilter(LeftOutRollouts())
     key = fingerprint(params.seed, params.engine, cfg.model_dump(), records,
                       Path(cfg.prompt_file).read_text(), (MODEL_DIR / "config.json").read_text(),
-                      params.launch.processes)
+                      launch_key(params.launch.processes, params.launch.config_file))
     main_process = is_main_process()
     resume = prepare_checkpoint_dir(CHECKPOINTS, key, owner=main_process)
 
@@ -133,7 +134,7 @@ def main() -> None:
                                                  ["mlflow"], [timer],
                                                  log_samples if main_process else None)
         started = time.perf_counter()
-        trainer.train(resume_from_checkpoint=resume or None)
+        trainer.train(resume_from_checkpoint=resume)
         wall = time.perf_counter() - started
         if not main_process:  # under several processes, the main one writes and logs
             return

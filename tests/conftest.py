@@ -10,6 +10,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# the pytest process's pid, inherited by its xdist workers and every process a test starts,
+# however it detaches itself
+SESSION_MARKER = "RLREWRITE_TEST_SESSION"
+os.environ.setdefault(SESSION_MARKER, str(os.getpid()))
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,17 +29,20 @@ def environment_restored_after_each_test():
     os.environ.update(saved)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def no_process_outlives_the_session():
-    """vLLM engine processes a test left running (an xdist worker ends with os._exit, so vLLM's
-    own exit hooks never run) would live on after the tests, ~2.7 GiB each: killed here."""
-    yield
+def pytest_unconfigure(config):
+    """No process the tests started outlives them: vLLM engine processes a test left running (an
+    xdist worker ends with os._exit, so vLLM's exit hooks never run; ~2.7 GiB each), and those
+    that left the process tree (DVC's queue worker, torchrun's ranks of a killed stage, the group
+    of a command a timed-out worker left behind). Runs last, in the pytest process itself."""
+    if os.environ.get(SESSION_MARKER) != str(os.getpid()):
+        return  # an xdist worker: the controller sweeps once every worker is done
     import psutil
 
-    for child in psutil.Process().children(recursive=True):
+    for proc in psutil.process_iter():
         try:
-            child.kill()
-        except psutil.NoSuchProcess:
+            if proc.pid != os.getpid() and proc.environ().get(SESSION_MARKER) == str(os.getpid()):
+                proc.kill()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             pass
 
 
@@ -111,7 +118,8 @@ def run_bounded(cmd: list[str], timeout: float, **kwargs) -> subprocess.Complete
                 out, err = "(output not readable)", ""
             raise AssertionError(f"{' '.join(cmd)}: {state} after {timeout} s, killed\n"
                                  f"{out}\n{err}") from None
-        except BaseException:  # Ctrl-C, or pytest-timeout: take the command's group along
+        except BaseException:  # Ctrl-C: take the command's group along (a pytest-timeout
+            # ends the worker with os._exit instead: pytest_unconfigure's sweep)
             kill_group(proc.pid)
             raise
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)

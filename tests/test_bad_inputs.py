@@ -16,6 +16,7 @@ from conftest import copy_repo
 from test_pipeline_dvc import dvc
 
 from rlrewrite.jsonl import DataError
+from rlrewrite.validation import check_model
 
 DATA = [{"id": f"q{i}", "question": f"Tom has {i} apples and buys {i + 2}. How many now?",
          "solution": f"{i} + {i + 2} = {2 * i + 2}.\n#### {2 * i + 2}"} for i in range(40)]
@@ -112,6 +113,15 @@ CASES = {
     "unknown lm-eval task": (
         params_edit(lambda p: p["benchmarks"].update(lm_eval_tasks=["mmlu_klingon"])),
         r"benchmarks.lm_eval_tasks: lm-eval does not know task\(s\) \['mmlu_klingon'\]"),
+    "prompt lacks a placeholder": (
+        lambda repo: [(repo / "data/prompts/short.txt").write_text("Rewrite: {question}\n"),
+                      params_edit(lambda p: p["rewriter"].update(
+                          prompt_file="data/prompts/short.txt"))(repo)],
+        r"rewriter.prompt_file: data/prompts/short.txt: template lacks placeholder\(s\) "
+        r"\{solution\}"),
+    "launch config file missing": (
+        params_edit(lambda p: p["launch"].update(config_file="accelerate/nope.yaml")),
+        r"launch.config_file: 'accelerate/nope.yaml' does not exist"),
     "missing prompt file": (
         params_edit(lambda p: p["rewriter"].update(prompt_file="data/prompts/nope.txt")),
         r"rewriter.prompt_file: 'data/prompts/nope.txt' does not exist"),
@@ -144,6 +154,14 @@ CASES = {
         model_folder(lambda f: [(f / "config.json").write_text("{}"),
                                 (f / "pytorch_model.bin").write_bytes(b"\x80\x04N.")]),
         r"has no .safetensors weights \(only \['pytorch_model.bin'\]: pickle files"),
+    "model path with ~": (params_edit(lambda p: p["model"].update(name="~/models/smol")),
+                          r"model.name: '~/models/smol': write the folder's full path"),
+    "invalid hub id": (params_edit(lambda p: p["model"].update(name="not a//hub id")),
+                       r"model.name: 'not a//hub id' is neither a local folder nor a hub id"),
+    "hub id not cached, offline": (  # the tests run with HF_HUB_OFFLINE=1 (conftest)
+        params_edit(lambda p: p["model"].update(name="rlrewrite-tests/no-such-model")),
+        r"'rlrewrite-tests/no-such-model' is neither a local folder nor in the local Hugging "
+        r"Face cache"),
     "unknown embedded model": (
         params_edit(lambda p: p["model"].update(name="embedded:GPT-5")),
         r"model.name: unknown embedded model 'embedded:GPT-5'"),
@@ -161,6 +179,7 @@ def test_bad_input_fails_clearly_and_keeps_every_output(case, prepared_repo, tmp
     with pytest.raises(AssertionError) as failed:  # dvc() asserts a zero exit status
         dvc(repo, "repro", "-f", "prepare")
     assert "Running stage 'prepare'" not in str(failed.value)  # stopped before it
+    assert "Traceback" not in str(failed.value)  # a message, not a crash that happens to name it
     assert re.search(message, str(failed.value), re.S), str(failed.value)
     assert {name: digest(repo / name) for name in OUTPUTS} == before
 
@@ -182,6 +201,16 @@ def test_an_edited_local_source_reruns_prepare_and_nothing_else_does(prepared_re
     assert "Running stage 'prepare'" not in unchanged
     write_lines(repo / "data/source.jsonl", list(reversed(GOOD)))
     assert "Running stage 'prepare'" in dvc(repo, "repro", "prepare")
+
+
+def test_a_model_folder_with_rewritten_weights_gets_a_new_stamp(tmp_path, tiny_model_dir):
+    """A fine-tuned model of the same architecture has the same config and weight sizes."""
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    stamp = check_model(str(folder))
+    assert check_model(str(folder)) == stamp
+    weights = next(folder.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes())  # same bytes, rewritten
+    assert check_model(str(folder)) != stamp
 
 
 def test_non_utf8_jsonl_names_file_and_line(tmp_path):

@@ -65,7 +65,13 @@ def test_a_queued_grid_is_paired_reported_and_grouped_in_mlflow(tmp_path, tiny_m
         dvc(repo, "exp", "run", "--queue", "-n", f"{method}-s{seed}",
             "-S", f"rewrite.method={method}", "-S", f"seed={seed}")
     start_queue_worker(repo)
-    status = wait_for_queue(repo)
+    try:
+        status = wait_for_queue(repo)
+    except BaseException:  # stop the worker: it would go on running the grid after the test
+        subprocess.run([sys.executable, "-m", "dvc", "queue", "stop", "--kill"], cwd=repo,
+                       env=dvc_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=120, check=False)
+        raise
     assert status.count("Success") == 4, status
 
     # the same evaluation items, and the same base scores, in every experiment

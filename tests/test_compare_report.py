@@ -91,7 +91,17 @@ def test_one_seed_has_no_seed_interval_but_an_item_interval():
     assert summary["paired"]["rl"]["forgetting"][1] is not None
     text = markdown(summary, [], 200)
     assert "(one seed)" in text
-    assert "- `rl` against `original`: one seed shared, not yet a result." in text
+    assert "- `rl` against `original`: one seed shared, fewer than 3: not yet a result (Δ gain" in text
+
+
+def test_two_seeds_report_the_difference_without_calling_it():
+    rows, read = grid()
+    runs = [r for r in load_runs(rows, read)[0] if r["seed"] in (0, 1)]
+    summary = summarise(runs, resamples=200, seed=0)
+    assert summary["paired"]["rl"]["forgetting"][2] < 0  # resolved in the numbers...
+    text = markdown(summary, [], 200)
+    assert "- `rl` against `original`: 2 seeds shared, fewer than 3: not yet a result" in text
+    assert "forgets less" not in text
 
 
 def test_mixed_data_seeds_are_refused():

@@ -2,9 +2,13 @@
 tiny model, through `dvc repro` as a user runs them."""
 
 import json
+import signal
+import subprocess
 import sys
+import time
 
 import mlflow
+import psutil
 import pytest
 import torch
 import yaml
@@ -15,7 +19,7 @@ from launch import command
 
 
 def test_one_process_runs_the_script_itself_more_go_through_accelerate():
-    assert command("src/sft.py", 1, None) == [sys.executable, "src/sft.py"]
+    assert command("src/sft.py", 1, None) is None  # the script runs in launch.py's process
     two = command("src/sft.py", 2, None)
     assert two[1:4] == ["-m", "accelerate.commands.launch", "--num_processes"]
     assert two[4] == "2" and "--multi_gpu" in two and two[-1] == "src/sft.py"
@@ -24,7 +28,43 @@ def test_one_process_runs_the_script_itself_more_go_through_accelerate():
     assert "--multi_gpu" not in deepspeed  # the config file says how
 
 
-def stage_losses(client, experiment_id: str, run_id: str) -> list[float]:
+RANK = ("from rlrewrite.tracking import die_with_launcher\n"
+        "{call}\n"
+        "import time; print('ready', flush=True); time.sleep(120)")
+# a launcher that starts one rank in a session of its own, as torchrun does
+LAUNCHER = ("import os, subprocess, sys\n"
+            "os.environ['RLREWRITE_LAUNCH'] = str(os.getpid())\n"
+            "rank = subprocess.Popen([sys.executable, '-c', sys.argv[1]], start_new_session=True)\n"
+            "print(rank.pid, flush=True)\n"
+            "rank.wait()")
+
+
+def rank_outlives_a_killed_launcher(call: str) -> bool:
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, RANK.format(call=call)],
+                                stdout=subprocess.PIPE, text=True)
+    rank = psutil.Process(int(launcher.stdout.readline()))
+    try:
+        assert launcher.stdout.readline().strip() == "ready"
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if not rank.is_running() or rank.status() == psutil.STATUS_ZOMBIE:
+                return False
+            time.sleep(0.1)
+        return True
+    finally:
+        if rank.is_running():
+            rank.kill()
+
+
+def test_a_rank_dies_with_its_launcher():
+    """What a SIGKILL to a multi-process stage's group leaves: ranks in sessions of their own."""
+    assert rank_outlives_a_killed_launcher("pass")  # why die_with_launcher exists
+    assert not rank_outlives_a_killed_launcher("die_with_launcher()")
+
+
+def stage_losses(client, run_id: str) -> list[float]:
     return [m.value for m in sorted(client.get_metric_history(run_id, "loss"),
                                     key=lambda m: m.step)]
 
@@ -66,7 +106,7 @@ def test_two_processes_train_the_rewriter_and_sft_like_one(tmp_path, tiny_model_
     # one run per stage execution: the second process logs nothing
     assert stages == ["prepare", "rollout-and-train-rewriter", "rewrite", "sft", "sft"], stages
     assert all(r.info.status == "FINISHED" for r in runs)
-    two, one = (stage_losses(client, experiment.experiment_id, r.info.run_id)
+    two, one = (stage_losses(client, r.info.run_id)
                 for r in runs if r.data.tags["stage"] == "sft")
     assert len(two) == len(one) == 2
     assert two == pytest.approx(one, rel=1e-3), (two, one)  # measured: equal to 6 decimals

@@ -58,3 +58,21 @@ def test_a_bad_recipe_names_itself_and_the_key(tmp_path, text, message):
     (tmp_path / "bad.yaml").write_text(text)
     with pytest.raises(ParamsError, match=message):
         apply_recipe(tmp_path / "bad.yaml", REPO / "params.yaml")
+
+
+def test_a_section_params_yaml_lacks_is_named_not_a_crash(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text((REPO / "params.yaml").read_text().replace(
+        "launch:\n  processes: 1\n  config_file: null\n", ""))
+    (tmp_path / "two.yaml").write_text("launch:\n  processes: 2\n")
+    with pytest.raises(ParamsError, match=r"two.yaml applied to .*: missing key "
+                                          r"'launch.config_file'"):
+        apply_recipe(tmp_path / "two.yaml", params)
+
+
+def test_a_recipe_path_without_its_suffix(tmp_path, monkeypatch):
+    out = tmp_path / "params.yaml"
+    out.write_text((REPO / "params.yaml").read_text())
+    monkeypatch.chdir(REPO)
+    main(["recipes/gpu-single", "--params", str(out)])  # not recipes/recipes/gpu-single.yaml
+    assert load_params(out).model.name != load_params(REPO / "params.yaml").model.name

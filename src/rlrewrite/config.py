@@ -305,7 +305,7 @@ class Params(_Section):
     evaluate: EvaluateParams
 
 
-def _format_error(path: Path, err: dict) -> str:
+def _format_error(path: str | Path, err: dict) -> str:
     key = ".".join(str(part) for part in err["loc"]) or "<top level>"
     if err["type"] == "extra_forbidden":
         return f"{path}: unknown key '{key}'"
@@ -325,17 +325,29 @@ _ParamsLoader.add_implicit_resolver(
     list("-+0123456789."))
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    path = Path(path)
+def parse_yaml(text: str, where: str | Path):
+    """YAML as params.yaml is read (numbers with an exponent are floats); errors name `where`."""
     try:
-        raw = yaml.load(path.read_text(), Loader=_ParamsLoader)  # noqa: S506 (a SafeLoader)
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: file not found") from None
+        return yaml.load(text, Loader=_ParamsLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+        raise ParamsError(f"{where}: not valid YAML: {exc}") from None
+
+
+def parse_params(text: str, where: str | Path) -> Params:
+    """params.yaml's text through the strict schema; errors name `where` and the key."""
+    raw = parse_yaml(text, where)
     if not isinstance(raw, dict):
-        raise ParamsError(f"{path}: expected a mapping of sections at the top level")
+        raise ParamsError(f"{where}: expected a mapping of sections at the top level")
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        raise ParamsError("\n".join(_format_error(path, e) for e in exc.errors())) from None
+        raise ParamsError("\n".join(_format_error(where, e) for e in exc.errors())) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found") from None
+    return parse_params(text, path)

@@ -9,6 +9,11 @@ from pathlib import Path
 _PLACEHOLDER = re.compile(r"\{(question|solution|answer|candidate)\}")
 
 
+# the placeholders each prompt file must have (rewriter.prompt_file, rewriter.judge_prompt_file)
+REWRITE_FIELDS = ("question", "solution")
+JUDGE_FIELDS = ("question", "answer", "candidate")
+
+
 def load_template(path: str | Path, required: tuple[str, ...]) -> str:
     path = Path(path)
     if not path.is_file():

@@ -16,24 +16,21 @@ import io
 import sys
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from rlrewrite.config import Params, ParamsError, _format_error, _ParamsLoader
+from rlrewrite.config import Params, ParamsError, parse_params, parse_yaml
 
 RECIPES = Path("recipes")
 
 
 def load_recipe(path: Path) -> dict:
     try:
-        overlay = yaml.load(Path(path).read_text(), Loader=_ParamsLoader)  # noqa: S506 (safe)
+        overlay = parse_yaml(Path(path).read_text(), path)
     except FileNotFoundError:
         raise ParamsError(f"{path}: no such recipe (recipes: "
                           f"{sorted(p.stem for p in RECIPES.glob('*.yaml'))})") from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(overlay, dict):
         raise ParamsError(f"{path}: expected a mapping of params.yaml sections")
     return overlay
@@ -50,6 +47,8 @@ def merge(base, overlay: dict, model: type[BaseModel], where: str, prefix: str =
         if isinstance(section, type) and issubclass(section, BaseModel):
             if not isinstance(value, dict):
                 raise ParamsError(f"{where}: '{dotted}' is a section: give it a mapping")
+            if key not in base:  # the strict schema below says what it still lacks
+                base[key] = CommentedMap()
             merge(base[key], value, section, where, f"{dotted}.")
         elif base.get(key) != value:  # untouched values keep their formatting and comments
             base[key] = _flow(value)
@@ -79,11 +78,7 @@ def apply_recipe(recipe: Path, params_file: Path) -> str:
     out = io.StringIO()
     rt.dump(document, out)
     text = out.getvalue()
-    try:
-        Params.model_validate(yaml.load(text, Loader=_ParamsLoader))  # noqa: S506 (safe)
-    except ValidationError as exc:
-        where = Path(f"{recipe} applied to {params_file}")
-        raise ParamsError("\n".join(_format_error(where, e) for e in exc.errors())) from None
+    parse_params(text, f"{recipe} applied to {params_file}")
     return text
 
 
@@ -93,8 +88,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     recipe = Path(args.recipe)
-    if not recipe.suffix:
-        recipe = RECIPES / f"{recipe}.yaml"
+    if not recipe.suffix:  # NAME, or a path without its .yaml
+        recipe = RECIPES / f"{recipe}.yaml" if recipe.parent == Path() else recipe.with_suffix(".yaml")
     try:
         Path(args.params).write_text(apply_recipe(recipe, Path(args.params)))
     except ParamsError as exc:

@@ -1,15 +1,16 @@
 """Checks of params.yaml and of every input a stage will read, run by the `validate` stage before
 any stage can delete an output (DVC removes a stage's outputs before running its command).
 
-What the stage writes is a digest of the *contents* of the inputs DVC cannot track by itself (a
-local JSONL data source, a local model folder named in params): identical for identical inputs,
-so it reruns `prepare` when such a file changes and never otherwise.
+What the stage writes identifies the inputs DVC cannot track by itself: a local JSONL data source
+by the sha256 of its contents; a local model folder named in params by its config's sha256 and
+each weight file's size and modification time (hashing a 15 GB checkpoint on every `dvc repro`
+would cost more than it saves). `prepare` depends on it, so it reruns when such an input changes
+(or a model folder's weights are merely rewritten) and never otherwise.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from rlrewrite.config import Params, ParamsError, load_params
@@ -18,10 +19,10 @@ from rlrewrite.data.sources import open_source
 from rlrewrite.data.splits import draw_splits
 from rlrewrite.evaluation.standard_tasks import check_names
 from rlrewrite.jsonl import DataError
+from rlrewrite.prompts import JUDGE_FIELDS, REWRITE_FIELDS, load_template
 
 QUIZ_TASKS = Path("data/bsd-quiz/tasks.yaml")
-PROMPT_FIELDS = {"prompt_file": ("question", "solution"),
-                 "judge_prompt_file": ("question", "answer", "candidate")}
+PROMPT_FIELDS = {"prompt_file": REWRITE_FIELDS, "judge_prompt_file": JUDGE_FIELDS}
 
 
 def file_digest(path: Path) -> str:
@@ -33,7 +34,12 @@ def file_digest(path: Path) -> str:
 
 
 def is_local_path(name: str) -> bool:
-    return Path(name).exists() or name.startswith(("/", "./", "../", "~"))
+    return Path(name).exists() or name.startswith(("/", "./", "../"))
+
+
+def weight_files(folder: Path) -> dict:
+    return {p.name: [p.stat().st_size, p.stat().st_mtime_ns]
+            for p in sorted(folder.glob("*.safetensors"))}
 
 
 def check_model(name: str) -> dict:
@@ -66,8 +72,8 @@ def check_model(name: str) -> dict:
             raise ParamsError(f"params.yaml: model.name: '{name}' has no .safetensors weights"
                               + (f" (only {pickled}: pickle files, which may run code when "
                                  "loaded; convert them to safetensors)" if pickled else ""))
-        return {"model": name, **base_fingerprint(folder)}
-    from huggingface_hub import try_to_load_from_cache
+        return {"model": name, **base_fingerprint(folder), "weights": weight_files(folder)}
+    from huggingface_hub import constants, try_to_load_from_cache
     from huggingface_hub.errors import HFValidationError
 
     try:
@@ -75,10 +81,15 @@ def check_model(name: str) -> dict:
     except HFValidationError as exc:
         raise ParamsError(f"params.yaml: model.name: '{name}' is neither a local folder nor a "
                           f"hub id: {exc}") from None
-    if os.environ.get("HF_HUB_OFFLINE") == "1" and not isinstance(cached, str):
-        raise ParamsError(f"params.yaml: model.name: '{name}' is neither a local folder nor "
-                          "in the local Hugging Face cache, and HF_HUB_OFFLINE=1 forbids "
-                          "downloading it")
+    if constants.HF_HUB_OFFLINE:  # HF_HUB_OFFLINE=1/true/yes/on, as huggingface_hub reads it
+        if not isinstance(cached, str):
+            raise ParamsError(f"params.yaml: model.name: '{name}' is neither a local folder nor "
+                              "in the local Hugging Face cache, and HF_HUB_OFFLINE forbids "
+                              "downloading it")
+        if not any(isinstance(try_to_load_from_cache(name, weights), str)
+                   for weights in ("model.safetensors", "model.safetensors.index.json")):
+            raise ParamsError(f"params.yaml: model.name: '{name}': the local Hugging Face cache "
+                              "has its config.json but no .safetensors weights")
     return {"model": name}
 
 
@@ -102,21 +113,17 @@ def check_benchmarks(params: Params) -> None:
         raise ParamsError(f"params.yaml: benchmarks.quiz_tasks: unknown task(s) {unknown}; "
                           f"defined in {QUIZ_TASKS}: {sorted(definitions)}")
     if bench.lm_eval_tasks:  # lm-eval's task index takes ~10 s to build: only when named
-        from rlrewrite.evaluation.harness import EvalError, check_task_names, task_manager
+        from rlrewrite.evaluation.harness import task_manager, unknown_tasks
 
-        try:
-            check_task_names(list(bench.lm_eval_tasks), task_manager())
-        except EvalError as exc:
-            raise ParamsError(f"params.yaml: benchmarks.lm_eval_tasks: "
-                              f"{str(exc).split(' (benchmarks.')[0]}") from None
+        if unknown := unknown_tasks(list(bench.lm_eval_tasks), task_manager()):
+            raise ParamsError(f"params.yaml: benchmarks.lm_eval_tasks: lm-eval does not know "
+                              f"task(s) {unknown}; see `lm_eval --tasks list`")
     if not (bench.standard or bench.quiz_tasks or bench.lm_eval_tasks):
         raise ParamsError("params.yaml: benchmarks: standard, quiz_tasks and lm_eval_tasks are "
                           "all empty: nothing would measure forgetting")
 
 
 def check_prompts(params: Params) -> None:
-    from rlrewrite.prompts import load_template
-
     for key, fields in PROMPT_FIELDS.items():
         path = Path(getattr(params.rewriter, key))
         if not path.is_file():

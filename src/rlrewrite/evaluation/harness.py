@@ -58,10 +58,13 @@ def task_manager(overlay_dir: Path | None = None):
     return TaskManager(include_path=include)
 
 
-def check_task_names(names: list[str], manager) -> None:
+def unknown_tasks(names: list[str], manager) -> list[str]:
     known = set(manager.all_tasks)
-    unknown = [n for n in names if n not in known]
-    if unknown:
+    return [n for n in names if n not in known]
+
+
+def check_task_names(names: list[str], manager) -> None:
+    if unknown := unknown_tasks(names, manager):
         raise EvalError(f"lm-eval does not know task(s) {unknown} (benchmarks.lm_eval_tasks / "
                         "benchmarks.quiz_tasks); see `lm_eval --tasks list`")
 

@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 import numpy as np
 
 from rlrewrite.config import RewriterParams
-from rlrewrite.prompts import load_template
+from rlrewrite.prompts import JUDGE_FIELDS, load_template
 from rlrewrite.reward.answers import matches_gold, parse_gold
 from rlrewrite.reward.scoring import BaseModelScorer
 
@@ -139,7 +139,7 @@ class Gate:
 
 def build_scorer(cfg: RewriterParams, model, tokenizer) -> BaseModelScorer:
     """π0's scorer with the judge template (when the judge is on) and the QA prefix."""
-    judge_template = (load_template(cfg.judge_prompt_file, ("question", "answer", "candidate"))
+    judge_template = (load_template(cfg.judge_prompt_file, JUDGE_FIELDS)
                       if cfg.judge else None)
     return BaseModelScorer(model, tokenizer, cfg.qa_prefix, judge_template,
                            cfg.scoring_batch_size, cfg.judge_chat)

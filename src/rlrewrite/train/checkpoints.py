@@ -17,6 +17,14 @@ def fingerprint(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def launch_key(processes: int, config_file: str | None) -> dict:
+    """What of `launch` a checkpoint depends on: the process count and the accelerate config
+    (a DeepSpeed config lays the optimizer state out its own way)."""
+    config = (hashlib.sha256(Path(config_file).read_bytes()).hexdigest()
+              if config_file is not None else None)
+    return {"processes": processes, "config_file": config_file, "config_sha256": config}
+
+
 def _is_complete(checkpoint: Path) -> bool:
     try:
         json.loads((checkpoint / COMPLETE_MARKER).read_text())

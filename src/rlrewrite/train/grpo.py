@@ -8,7 +8,7 @@ from datasets import Dataset
 
 from rlrewrite.config import Params, RewriterParams, VLLMParams
 from rlrewrite.device import on_gpu, process_device, use_bf16, weights_dtype
-from rlrewrite.prompts import load_template, rewrite_prompt
+from rlrewrite.prompts import REWRITE_FIELDS, load_template, rewrite_prompt
 from rlrewrite.reward.answers import gold_is_parseable
 from rlrewrite.reward.gate import build_gate, build_scorer
 from rlrewrite.reward.grpo_reward import RewriteReward
@@ -111,7 +111,7 @@ def build_trainer(params: Params, model_dir: Path, records: list[dict], output_d
     from trl import GRPOTrainer
 
     cfg = params.rewriter
-    template = load_template(cfg.prompt_file, ("question", "solution"))
+    template = load_template(cfg.prompt_file, REWRITE_FIELDS)
     dataset, skipped = build_rl_dataset(records, template)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=weights_dtype(cfg.precision))
