@@ -32,8 +32,9 @@ def environment_restored_after_each_test():
 def pytest_unconfigure(config):
     """No process the tests started outlives them: vLLM engine processes a test left running (an
     xdist worker ends with os._exit, so vLLM's exit hooks never run; ~2.7 GiB each), and those
-    that left the process tree (DVC's queue worker, torchrun's ranks of a killed stage, the group
-    of a command a timed-out worker left behind). Runs last, in the pytest process itself."""
+    that left the process tree (torchrun's ranks of a killed stage, the group of a command a
+    timed-out worker left behind; not DVC's celery queue worker, which overwrites its environment
+    with its process title: test_compare_grid stops its own). Runs last, in the pytest process."""
     if os.environ.get(SESSION_MARKER) != str(os.getpid()):
         return  # an xdist worker: the controller sweeps once every worker is done
     import psutil

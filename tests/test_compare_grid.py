@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import mlflow
+import psutil
 import pytest
 import yaml
 from conftest import copy_repo
@@ -28,6 +29,33 @@ def start_queue_worker(repo: Path) -> None:
                               cwd=repo, env=dvc_env(), stdout=out, stderr=subprocess.STDOUT,
                               timeout=300)
     assert done.returncode == 0, log.read_text()
+
+
+def processes_in(repo: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if Path(proc.cwd()).is_relative_to(repo):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            pass
+    return found
+
+
+def stop_queue_worker(repo: Path) -> None:
+    """`dvc queue stop --kill`, then kill what still runs in the repository: DVC's celery worker
+    is detached from the tests' process tree and rewrites its own environment (its process
+    title), so the session's sweep cannot find it, and it can idle on for half an hour."""
+    subprocess.run([sys.executable, "-m", "dvc", "queue", "stop", "--kill"], cwd=repo,
+                   env=dvc_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=120, check=False)
+    deadline = time.monotonic() + 30
+    while processes_in(repo) and time.monotonic() < deadline:
+        time.sleep(1)
+    left = processes_in(repo)
+    for proc in left:
+        proc.kill()
+    psutil.wait_procs(left, timeout=30)
 
 
 def wait_for_queue(repo: Path, timeout: float = 2400) -> str:
@@ -67,11 +95,9 @@ def test_a_queued_grid_is_paired_reported_and_grouped_in_mlflow(tmp_path, tiny_m
     start_queue_worker(repo)
     try:
         status = wait_for_queue(repo)
-    except BaseException:  # stop the worker: it would go on running the grid after the test
-        subprocess.run([sys.executable, "-m", "dvc", "queue", "stop", "--kill"], cwd=repo,
-                       env=dvc_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       timeout=120, check=False)
-        raise
+    finally:
+        stop_queue_worker(repo)
+    assert not processes_in(repo)
     assert status.count("Success") == 4, status
 
     # the same evaluation items, and the same base scores, in every experiment
