@@ -27,6 +27,7 @@ def test_the_pinned_libraries_hold_every_patched_target():
     from trl.generation.vllm_generation import VLLMGeneration
 
     assert hasattr(torch.cpu, "_is_amx_tile_supported")
+    assert hasattr(torch.cpu, "_is_avx512_bf16_supported")
     assert isinstance(trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE, int)
     assert callable(trl_utils._use_triton)
     assert callable(VLLMGeneration._iter_named_params)
@@ -39,6 +40,15 @@ def test_amx_check_agrees_with_the_cpu_flags():
     # the OS may forbid AMX on a CPU that has it, never the reverse
     if compat.cpu_has_amx_tiles():
         assert "amx_tile" in flags.read_text()
+
+
+def test_bf16_instruction_check_agrees_with_the_cpu_flags():
+    flags = Path("/proc/cpuinfo")
+    if not flags.exists():
+        pytest.skip("no /proc/cpuinfo")
+    assert compat.cpu_has_avx512_bf16() == (" avx512_bf16" in flags.read_text())
+    if compat.cpu_has_amx_tiles():
+        assert compat.cpu_has_avx512_bf16()
 
 
 def test_logprob_tile_is_set_and_read_back():

@@ -57,6 +57,16 @@ def cpu_has_amx_tiles() -> bool:
     return bool(check())
 
 
+def cpu_has_avx512_bf16() -> bool:
+    """Whether this CPU has the AVX512-BF16 dot-product instructions (every AMX CPU has them):
+    oneDNN's bf16 matmuls then run natively instead of converting to fp32."""
+    import torch
+
+    check = require(torch.cpu, "_is_avx512_bf16_supported", "cpu_has_avx512_bf16", "torch",
+                    ">=2.3,<2.14")
+    return bool(check())
+
+
 def set_trl_logprob_tile(tile: int) -> None:
     """TRL's fused LM head projects onto the vocabulary `_CHUNKED_LOGPROB_CHUNK_SIZE` (32,768)
     columns at a time: on CPU one tile is then (positions x 32,768) fp32 logits plus their

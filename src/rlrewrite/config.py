@@ -155,7 +155,7 @@ class RewriterParams(_Section):
     max_steps: int
     # recompute activations in the backward pass: 6.9 -> 4.5 GiB peak on 2 CPU cores, +5% time
     gradient_checkpointing: bool
-    precision: Literal["auto", "fp32", "bf16"]  # auto: bf16 on CUDA and AMX CPUs, else fp32
+    precision: Literal["auto", "fp32", "bf16"]  # auto: bf16 on CUDA and CPUs with AMX or AVX512-BF16
     scoring_batch_size: int
     log_samples_every: int  # steps between sample tables in MLflow (0: never)
     save_steps: int  # checkpoint interval, for resuming an interrupted run
