@@ -4,6 +4,7 @@ matmul peak; the README's timing table.
     python benchmarks/matmul_peak.py --out reports/machine_peak.json   # once per machine
     python benchmarks/dag_timing.py --run --readme README.md           # dvc repro --force, timed
     python benchmarks/dag_timing.py                                    # table of metrics/*.json
+    python benchmarks/dag_timing.py --exp rl-s0                        # ... of an experiment's
 
 Each stage writes `time_s`, `peak_rss_gib`, `device`, `precision` and `engine` into its metrics
 file; this script only reads them. Training stages report achieved FLOP/s as 6 x parameters x
@@ -16,9 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
+from rlrewrite.experiments import experiments
 from rlrewrite.markers import fill_markers
 
 STAGES = {  # dvc stage -> its metrics file
@@ -70,6 +73,18 @@ def table(metrics_dir: Path, peak: dict) -> list[dict]:
     return rows
 
 
+def experiment_metrics(name: str, folder: Path) -> Path:
+    """The stage metrics files of experiment `name` (git-tracked at its commit), into `folder`."""
+    revs = [r["rev"] for r in experiments(match=f"^{name}$") if r["name"] == name and r["rev"]]
+    if not revs:
+        raise SystemExit(f"--exp {name}: no finished experiment of that name (`dvc exp show`)")
+    for path in STAGES.values():
+        shown = subprocess.run(["git", "show", f"{revs[0]}:{path}"], capture_output=True, text=True)
+        if shown.returncode == 0:
+            (folder / Path(path).name).write_text(shown.stdout)
+    return folder
+
+
 def markdown(rows: list[dict], peak: dict, total_s: float | None) -> str:
     lines = ["| stage | engine | precision | time | peak RSS | throughput | share of peak |",
              "|---|---|---|---|---|---|---|"]
@@ -79,13 +94,13 @@ def markdown(rows: list[dict], peak: dict, total_s: float | None) -> str:
                      f"{r['time_s'] / 60:.1f} min | {r['peak_rss_gib']:.2f} GiB | "
                      f"{r['throughput']} | {share} |")
     stages_s = sum(r["time_s"] for r in rows)
-    total = f"{total_s / 60:.1f} min wall (`dvc repro --force`)" if total_s else "not timed"
+    total = f"{total_s / 60:.1f} min wall (`dvc repro --force`)" if total_s else "wall not timed"
     lines.append(f"| **all** | | | {stages_s / 60:.1f} min in stages; {total} | "
                  f"{max(r['peak_rss_gib'] for r in rows):.2f} GiB | | |")
     lines.append("")
-    lines.append(f"Peak: {peak.get('bf16_gflops', '?')} GFLOP/s bf16, "
-                 f"{peak.get('fp32_gflops', '?')} fp32 ({peak.get('threads', '?')} threads, "
-                 f"AMX: {peak.get('amx_tiles', '?')}; `benchmarks/matmul_peak.py`).")
+    lines.append(f"Machine: {peak.get('cpu', '?')}, {peak.get('threads', '?')} threads; matmul "
+                 f"peak {peak.get('bf16_gflops', '?')} GFLOP/s bf16, {peak.get('fp32_gflops', '?')}"
+                 f" fp32 (`benchmarks/matmul_peak.py`).")
     return "\n".join(lines) + "\n"
 
 
@@ -93,6 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="store_true", help="time `dvc repro --force` first")
     parser.add_argument("--metrics", default="metrics")
+    parser.add_argument("--exp", help="read the metrics of this DVC experiment instead")
     parser.add_argument("--peak", default="reports/machine_peak.json")
     parser.add_argument("--out", default="reports/dag_timing")
     parser.add_argument("--readme", help="fill this file's dag-timing markers")
@@ -107,7 +123,10 @@ def main() -> None:
         raise SystemExit(f"{peak_file}: missing; run `python benchmarks/matmul_peak.py --out "
                          f"{peak_file}` on this machine first")
     peak = json.loads(peak_file.read_text())
-    rows = table(Path(args.metrics), peak)
+    metrics = Path(args.metrics)
+    if args.exp:
+        metrics = experiment_metrics(args.exp, Path(tempfile.mkdtemp(prefix="dag-timing-")))
+    rows = table(metrics, peak)
     text = markdown(rows, peak, total_s)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(f"{args.out}.json").write_text(json.dumps({"machine": peak, "total_s": total_s,

@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import torch
 
-from rlrewrite.compat import cpu_has_amx_tiles
+from rlrewrite.compat import cpu_has_amx_tiles, cpu_has_avx512_bf16
+from rlrewrite.run_records import this_machine
 
 
 def gflops(dtype: torch.dtype, size: int, seconds: float) -> float:
@@ -34,28 +34,17 @@ def gflops(dtype: torch.dtype, size: int, seconds: float) -> float:
     return 2 * size**3 * done / (time.perf_counter() - started) / 1e9
 
 
-def cpu_flags() -> set[str]:
-    path = Path("/proc/cpuinfo")
-    if not path.exists():
-        return set()
-    for line in path.read_text().splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--out", help="write the result as JSON here too")
     args = parser.parse_args()
-    flags = cpu_flags()
     result = {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": this_machine(),
         "threads": torch.get_num_threads(),
         "amx_tiles": cpu_has_amx_tiles(),
-        "avx512_bf16": "avx512_bf16" in flags,
+        "avx512_bf16": cpu_has_avx512_bf16(),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         "size": args.size,
         "bf16_gflops": round(gflops(torch.bfloat16, args.size, args.seconds), 1),

@@ -5,7 +5,10 @@
 Reads every DVC experiment (`dvc exp show --json --all-commits`) whose name starts with
 `--prefix`, and from each finished one its method (`rewrite.method`), training seed (`seed`),
 `metrics/rewrite.json` and the per-item scores `evaluate` wrote (`data/eval/items.json`, read
-at the experiment's commit from DVC's cache).
+at the experiment's commit from DVC's cache). Each finished experiment is also written to
+`--records` (reports/runs/<name>.json, committed), and the records there are read back, so a
+grid can be run over several sessions or machines: experiments that are gone from this checkout
+still count (rlrewrite/run_records.py).
 
 - Per method: downstream gain and forgetting (item-weighted over all general items, and per
   benchmark) with 95% intervals from a bootstrap over seeds and items (items resampled within
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -32,6 +36,9 @@ from rlrewrite.evaluation.harness import family
 from rlrewrite.evaluation.intervals import bootstrap
 from rlrewrite.experiments import experiments, read_at
 from rlrewrite.markers import fill_markers
+from rlrewrite.run_records import RecordError, this_machine
+from rlrewrite.run_records import load as load_records
+from rlrewrite.run_records import save as save_record
 
 ITEMS = "data/eval/items.json"
 REFERENCE = "original"
@@ -63,8 +70,9 @@ def load_runs(rows: list[dict], read=read_at) -> tuple[list[dict], list[dict]]:
     runs, left_out = [], []
     for row in rows:
         params = row["params"]
-        entry = {"name": row["name"], "method": method_label(params),
-                 "seed": params.get("seed"), "data_seed": (params.get("data") or {}).get("seed")}
+        entry = {"name": row["name"], "method": method_label(params), "seed": params.get("seed"),
+                 "data_seed": (params.get("data") or {}).get("seed"), "rev": row["rev"],
+                 "precision": row["metrics"].get("metrics/sft.json", {}).get("precision")}
         if row["state"] != "done" or row["rev"] is None:
             left_out.append({**entry, "reason": row["state"]})
             continue
@@ -75,11 +83,27 @@ def load_runs(rows: list[dict], read=read_at) -> tuple[list[dict], list[dict]]:
         entry["items"] = json.loads(text)
         entry["rewrite"] = row["metrics"].get("metrics/rewrite.json", {})
         runs.append(entry)
+    one_data_seed(runs)
+    return runs, left_out
+
+
+def one_data_seed(runs: list[dict]) -> None:
     data_seeds = {r["data_seed"] for r in runs}
     if len(data_seeds) > 1:
         raise ReportError(f"experiments use data seeds {sorted(data_seeds, key=str)}: items are "
                           f"paired only within one data seed; select one with --prefix")
-    return runs, left_out
+
+
+def with_records(live: list[dict], records: list[dict], prefix: str = "",
+                 match: str = "") -> list[dict]:
+    """The live experiments, plus every record (of a name that `prefix`/`match` select) that no
+    live experiment replaces."""
+    names = {r["name"] for r in live}
+    kept = [r for r in records if r["name"] not in names and r["name"].startswith(prefix)
+            and (not match or re.search(match, r["name"]))]
+    runs = live + kept
+    one_data_seed(runs)
+    return runs
 
 
 def item_matrix(runs: list[dict], tasks: list[str], which: str) -> np.ndarray:
@@ -166,7 +190,8 @@ def summarise(runs: list[dict], resamples: int, seed: int) -> dict:
         forget_means = forget.mean(1) if general else np.zeros(len(mruns))
         for run, g, f in zip(mruns, gain.mean(1), forget_means):
             out["runs"].append({"name": run["name"], "method": method, "seed": run["seed"],
-                                "gain": round(float(g), 4), "forgetting": round(float(f), 4)})
+                                "gain": round(float(g), 4), "forgetting": round(float(f), 4),
+                                "machine": run.get("machine"), "precision": run.get("precision")})
     if REFERENCE in by_method:
         ref = {r["seed"]: r for r in by_method[REFERENCE]}
         for method in methods:
@@ -274,6 +299,12 @@ def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
                                    for f in families)
                          + " | ".join(fmt(p["forgetting_by_task"][t], signed=True)
                                       for t in summary["general_tasks"]) + " |")
+    ran_on = defaultdict(list)
+    for run in summary["runs"]:
+        ran_on[(run.get("machine") or "this checkout", run.get("precision") or "?")].append(run["name"])
+    lines += ["", "Where each experiment ran (a record keeps the machine that first wrote it):", ""]
+    lines += [f"- {machine}, {precision}: {', '.join(sorted(names))}"
+              for (machine, precision), names in sorted(ran_on.items())]
     if left_out:
         lines += ["", "Not in the tables:", ""]
         lines += [f"- {r['name']} ({r['method']}, seed {r['seed']}): {r['reason']}"
@@ -316,14 +347,23 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0, help="the bootstrap's random seed")
     parser.add_argument("--readme", help="also put the tables between this file's markers")
+    parser.add_argument("--records", default="reports/runs",
+                        help="folder of run records: finished experiments are written there and "
+                             "every record is read ('' for neither)")
     args = parser.parse_args()
     try:
-        runs, left_out = load_runs(experiments(args.prefix, args.show_json, args.match))
+        live, left_out = load_runs(experiments(args.prefix, args.show_json, args.match))
+        runs = live
+        if args.records:
+            machine = this_machine()
+            for run in live:
+                run["machine"] = save_record(run, Path(args.records), machine)["machine"]
+            runs = with_records(live, load_records(Path(args.records)), args.prefix, args.match)
         if not runs:
             raise ReportError(f"no finished experiment named {args.prefix}* with {ITEMS}"
                               + "".join(f"\n  {r['name']}: {r['reason']}" for r in left_out))
         summary = summarise(runs, args.resamples, args.seed)
-    except (ReportError, RuntimeError) as exc:
+    except (ReportError, RecordError, RuntimeError) as exc:
         sys.exit(f"compare_report: {exc}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

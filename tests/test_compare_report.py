@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from test_rewriter_report import REPO
 
-from compare_report import ReportError, load_runs, markdown, summarise
+from compare_report import ReportError, load_runs, markdown, summarise, with_records
+from rlrewrite import run_records
 
 GENERAL = {"quiz_a": 40, "quiz_b": 60}
 DOWNSTREAM = 50
@@ -104,6 +105,45 @@ def test_two_seeds_report_the_difference_without_calling_it():
     assert "forgets less" not in text
 
 
+def test_records_alone_give_the_same_report_and_a_live_run_replaces_its_record(tmp_path):
+    rows, read = grid()
+    live, _ = load_runs(rows, read)
+    for run in live:
+        run_records.save(run, tmp_path, machine="cpu A")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{r['name']}.json" for r in live)
+    records = run_records.load(tmp_path)
+    assert {r["machine"] for r in records} == {"cpu A"}
+    same = lambda summary: json.dumps({**summary, "runs": None}, sort_keys=True)  # noqa: E731
+    assert same(summarise(with_records([], records), 300, 0)) == same(summarise(live, 300, 0))
+
+    rerun = {**live[0], "rev": "rev-rerun", "rewrite": {"acceptance_rate": 0.99}}
+    merged = with_records([rerun], records)
+    assert sorted(r["name"] for r in merged) == sorted(r["name"] for r in live)
+    assert [r["rewrite"] for r in merged if r["name"] == rerun["name"]] == [rerun["rewrite"]]
+    assert [r["name"] for r in with_records([], records, match="^rl-")] == ["rl-s0", "rl-s1", "rl-s2"]
+
+    # a record rewritten from the same experiment commit keeps the machine that ran it
+    assert run_records.save(live[0], tmp_path, machine="cpu B")["machine"] == "cpu A"
+    assert run_records.save(rerun, tmp_path, machine="cpu B")["machine"] == "cpu B"
+
+
+def test_a_broken_record_is_named(tmp_path):
+    (tmp_path / "rl-s0.json").write_text('{"format": 1, "name": "rl-s0"}')
+    with pytest.raises(run_records.RecordError, match=r"rl-s0.json: missing method, seed"):
+        run_records.load(tmp_path)
+    (tmp_path / "rl-s0.json").write_text("{not json")
+    with pytest.raises(run_records.RecordError, match=r"rl-s0.json: not JSON"):
+        run_records.load(tmp_path)
+
+
+def test_a_record_with_another_data_seed_is_refused(tmp_path):
+    rows, read = grid()
+    live, _ = load_runs(rows, read)
+    run_records.save({**live[0], "name": "original-s9", "data_seed": 7}, tmp_path, machine="x")
+    with pytest.raises(ReportError, match="data seeds"):
+        with_records(live, run_records.load(tmp_path))
+
+
 def test_mixed_data_seeds_are_refused():
     rows, read = grid()
     rows[0]["params"]["data"]["seed"] = 7
@@ -151,3 +191,14 @@ def test_the_script_writes_the_report_and_figure_from_dvc_exp_show(tmp_path):
     points = json.loads((tmp_path / "reports/comparison_points.json").read_text())
     assert {(p["method"], p["seed"]) for p in points} == {(m, s) for m in ("original", "rl")
                                                           for s in (0, 1, 2)}
+    records = sorted(p.name for p in (repo / "reports/runs").iterdir())
+    assert records == [f"{m}-s{s}.json" for m in ("original", "rl") for s in (0, 1, 2)]
+
+    # The experiments are gone (a fresh checkout): the records alone give the same tables.
+    show.write_text(json.dumps([{"rev": "workspace", "experiments": None}]))
+    again = subprocess.run([sys.executable, str(REPO / "src/compare_report.py"), "--show-json",
+                            str(show), "--out", str(out), "--resamples", "300"],
+                           cwd=repo, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    tables = lambda text: text.split("Where each experiment ran")[0]  # noqa: E731
+    assert tables((tmp_path / "reports/comparison.md").read_text()) == tables(table)

@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PEAK = {"bf16_gflops": 1000.0, "fp32_gflops": 250.0, "threads": 2, "amx_tiles": True}
+PEAK = {"bf16_gflops": 1000.0, "fp32_gflops": 250.0, "threads": 2, "amx_tiles": True,
+        "cpu": "Test CPU (AMX)"}
 PARAMETERS = 100_000_000
 
 
@@ -52,7 +53,8 @@ def test_table_reports_throughput_against_the_peak_of_each_stages_precision(tmp_
     assert rows["prepare"]["share_of_peak"] is None and rows["evaluate-base"]["engine"] == "vllm"
     table = (tmp_path / "timing.md").read_text()
     assert "| sft |  | fp32 | 6.0 min | 4.40 GiB |" in table
-    assert "| **all** | | | 24.2 min in stages; not timed | 5.50 GiB |" in table
+    assert "| **all** | | | 24.2 min in stages; wall not timed | 5.50 GiB |" in table
+    assert "Machine: Test CPU (AMX), 2 threads; matmul peak 1000.0 GFLOP/s bf16" in table
 
 
 def test_readme_markers_are_filled_and_missing_inputs_named(tmp_path):
