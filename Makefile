@@ -57,8 +57,8 @@ test-quick: setup
 # the queue (one experiment at a time: each uses both cores), then write reports/comparison.*.
 # An interrupted queue resumes with `make grid-run`; `make grid-status` lists what ran/failed.
 # `make report` also records each finished experiment in reports/runs/ (commit them): `make grid`
-# queues only what has no record yet, so a grid longer than a working session goes on in a fresh
-# checkout. Seed-major order: a seed's first experiment trains its rewriter, the rest of that
+# queues only what has neither a record nor an experiment here, so a grid longer than a working
+# session goes on in a fresh checkout. Seed-major order: a seed's first experiment trains its rewriter, the rest of that
 # seed take it from DVC's run-cache.
 # `dft` is `original` targets under TRL's Dynamic Fine-Tuning loss (`sft.loss=dft`), a loss-level
 # baseline beside the rewriting methods.
@@ -66,8 +66,10 @@ METHODS ?= original prompt self rl dft
 SEEDS ?= 0 1 2
 
 grid: setup $(VLLM_SETUP)
+	ran=$$($(BIN)/dvc exp list --all-commits --name-only); \
 	for s in $(SEEDS); do for m in $(METHODS); do \
 	  if [ -f reports/runs/$$m-s$$s.json ]; then echo "$$m-s$$s: recorded in reports/runs"; continue; fi; \
+	  if echo "$$ran" | grep -qx "$$m-s$$s"; then echo "$$m-s$$s: ran here (make report records it)"; continue; fi; \
 	  if [ $$m = dft ]; then set -- -S rewrite.method=original -S sft.loss=dft; \
 	  else set -- -S rewrite.method=$$m -S sft.loss=nll; fi; \
 	  $(BIN)/dvc exp run --queue -n $$m-s$$s "$$@" -S seed=$$s || exit 1; \

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import tempfile
 import time
@@ -73,15 +74,19 @@ def table(metrics_dir: Path, peak: dict) -> list[dict]:
     return rows
 
 
-def experiment_metrics(name: str, folder: Path) -> Path:
-    """The stage metrics files of experiment `name` (git-tracked at its commit), into `folder`."""
-    revs = [r["rev"] for r in experiments(match=f"^{name}$") if r["name"] == name and r["rev"]]
+def experiment_metrics(name: str, folder: Path, show_json: str | None = None) -> Path:
+    """The stage metrics files of finished experiment `name` (git-tracked at its commit), into
+    `folder`."""
+    revs = [r["rev"] for r in experiments(match=f"^{re.escape(name)}$", show_json=show_json)
+            if r["name"] == name and r["state"] == "done" and r["rev"]]
     if not revs:
         raise SystemExit(f"--exp {name}: no finished experiment of that name (`dvc exp show`)")
     for path in STAGES.values():
         shown = subprocess.run(["git", "show", f"{revs[0]}:{path}"], capture_output=True, text=True)
         if shown.returncode == 0:
             (folder / Path(path).name).write_text(shown.stdout)
+    if not (folder / "prepare.json").exists():
+        raise SystemExit(f"--exp {name}: its commit {revs[0][:7]} has no metrics/prepare.json")
     return folder
 
 
@@ -94,7 +99,7 @@ def markdown(rows: list[dict], peak: dict, total_s: float | None) -> str:
                      f"{r['time_s'] / 60:.1f} min | {r['peak_rss_gib']:.2f} GiB | "
                      f"{r['throughput']} | {share} |")
     stages_s = sum(r["time_s"] for r in rows)
-    total = f"{total_s / 60:.1f} min wall (`dvc repro --force`)" if total_s else "wall not timed"
+    total = f"{total_s / 60:.1f} min wall" if total_s else "wall not timed"
     lines.append(f"| **all** | | | {stages_s / 60:.1f} min in stages; {total} | "
                  f"{max(r['peak_rss_gib'] for r in rows):.2f} GiB | | |")
     lines.append("")
@@ -109,11 +114,15 @@ def main() -> None:
     parser.add_argument("--run", action="store_true", help="time `dvc repro --force` first")
     parser.add_argument("--metrics", default="metrics")
     parser.add_argument("--exp", help="read the metrics of this DVC experiment instead")
+    parser.add_argument("--show-json", help="with --exp: a saved `dvc exp show --json`")
+    parser.add_argument("--wall-s", type=float,
+                        help="the run's wall time, measured outside this script (e.g. a queued "
+                             "experiment's, from its queue start to its commit)")
     parser.add_argument("--peak", default="reports/machine_peak.json")
     parser.add_argument("--out", default="reports/dag_timing")
     parser.add_argument("--readme", help="fill this file's dag-timing markers")
     args = parser.parse_args()
-    total_s = None
+    total_s = args.wall_s
     if args.run:
         started = time.perf_counter()
         subprocess.run(["dvc", "repro", "--force"], check=True)
@@ -125,7 +134,8 @@ def main() -> None:
     peak = json.loads(peak_file.read_text())
     metrics = Path(args.metrics)
     if args.exp:
-        metrics = experiment_metrics(args.exp, Path(tempfile.mkdtemp(prefix="dag-timing-")))
+        metrics = experiment_metrics(args.exp, Path(tempfile.mkdtemp(prefix="dag-timing-")),
+                                     args.show_json)
     rows = table(metrics, peak)
     text = markdown(rows, peak, total_s)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

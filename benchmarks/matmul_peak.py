@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from rlrewrite.compat import cpu_has_amx_tiles, cpu_has_avx512_bf16
-from rlrewrite.run_records import this_machine
+from rlrewrite.device import hardware
 
 
 def gflops(dtype: torch.dtype, size: int, seconds: float) -> float:
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--out", help="write the result as JSON here too")
     args = parser.parse_args()
     result = {
-        "cpu": this_machine(),
+        "cpu": hardware(),
         "threads": torch.get_num_threads(),
         "amx_tiles": cpu_has_amx_tiles(),
         "avx512_bf16": cpu_has_avx512_bf16(),

@@ -32,11 +32,12 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from rlrewrite.device import hardware
 from rlrewrite.evaluation.harness import family
 from rlrewrite.evaluation.intervals import bootstrap
 from rlrewrite.experiments import experiments, read_at
 from rlrewrite.markers import fill_markers
-from rlrewrite.run_records import RecordError, this_machine
+from rlrewrite.run_records import RecordError
 from rlrewrite.run_records import load as load_records
 from rlrewrite.run_records import save as save_record
 
@@ -66,13 +67,16 @@ def method_label(params: dict) -> str | None:
 
 
 def load_runs(rows: list[dict], read=read_at) -> tuple[list[dict], list[dict]]:
-    """(finished runs with items, everything else with the reason)."""
+    """(finished runs with items, everything else with the reason). An experiment's machine is
+    the `hardware` its SFT stage recorded; experiments older than that field get this machine's,
+    which is right in the checkout whose queue ran them."""
     runs, left_out = [], []
     for row in rows:
         params = row["params"]
+        sft = row["metrics"].get("metrics/sft.json", {})
         entry = {"name": row["name"], "method": method_label(params), "seed": params.get("seed"),
                  "data_seed": (params.get("data") or {}).get("seed"), "rev": row["rev"],
-                 "precision": row["metrics"].get("metrics/sft.json", {}).get("precision")}
+                 "precision": sft.get("precision"), "machine": sft.get("hardware") or hardware()}
         if row["state"] != "done" or row["rev"] is None:
             left_out.append({**entry, "reason": row["state"]})
             continue
@@ -83,26 +87,56 @@ def load_runs(rows: list[dict], read=read_at) -> tuple[list[dict], list[dict]]:
         entry["items"] = json.loads(text)
         entry["rewrite"] = row["metrics"].get("metrics/rewrite.json", {})
         runs.append(entry)
-    one_data_seed(runs)
+    revs = defaultdict(list)
+    for run in runs:
+        revs[run["name"]].append(run["rev"])
+    twice = {name: r for name, r in revs.items() if len(r) > 1}
+    if twice:
+        raise ReportError("experiment names at more than one commit: " + "; ".join(
+            f"{n} ({', '.join(r)})" for n, r in twice.items()) + "; remove all but one "
+            "(`dvc exp remove REV`)")
+    same_items(runs)
     return runs, left_out
 
 
-def one_data_seed(runs: list[dict]) -> None:
-    data_seeds = {r["data_seed"] for r in runs}
-    if len(data_seeds) > 1:
-        raise ReportError(f"experiments use data seeds {sorted(data_seeds, key=str)}: items are "
-                          f"paired only within one data seed; select one with --prefix")
+def source(run: dict) -> str:
+    return run.get("record") or f"experiment {run['name']}"
 
 
-def with_records(live: list[dict], records: list[dict], prefix: str = "",
-                 match: str = "") -> list[dict]:
+def same_items(runs: list[dict]) -> None:
+    """One data seed, and the same tasks and item ids in every run: what pairing needs."""
+    if not runs:
+        return
+    first = runs[0]
+    shape = {t: v["ids"] for t, v in first["items"]["tasks"].items()}
+    for run in runs[1:]:
+        if run["data_seed"] != first["data_seed"]:
+            raise ReportError(f"{source(run)} has data seed {run['data_seed']}, {source(first)} "
+                              f"{first['data_seed']}: items are paired only within one data "
+                              f"seed; select one with --prefix/--match")
+        other = {t: v["ids"] for t, v in run["items"]["tasks"].items()}
+        if other != shape:
+            differ = sorted(set(shape) ^ set(other)) or [t for t in shape if shape[t] != other[t]]
+            raise ReportError(f"{source(run)} was evaluated on other items than {source(first)} "
+                              f"(tasks {', '.join(differ)}): another task set or evaluation "
+                              f"setting; select comparable runs with --prefix/--match")
+
+
+def with_records(live: list[dict], records: list[dict], prefix: str = "", match: str = "",
+                 left_out: list[dict] | None = None) -> list[dict]:
     """The live experiments, plus every record (of a name that `prefix`/`match` select) that no
-    live experiment replaces."""
+    finished live experiment replaces; a left-out live experiment whose record stands in for it
+    says so."""
     names = {r["name"] for r in live}
     kept = [r for r in records if r["name"] not in names and r["name"].startswith(prefix)
             and (not match or re.search(match, r["name"]))]
+    recorded = {r["name"]: r for r in kept}
+    for entry in left_out or []:
+        if entry["name"] in recorded:
+            entry["reason"] += (f"; its record ({recorded[entry['name']]['record']}, commit "
+                                f"{str(recorded[entry['name']]['rev'])[:7]}) is in the tables")
     runs = live + kept
-    one_data_seed(runs)
+    same_items(runs)
     return runs
 
 
@@ -207,6 +241,11 @@ def summarise(runs: list[dict], resamples: int, seed: int) -> dict:
             d_forget = item_matrix(refs, general, "tuned") - item_matrix(others, general, "tuned")
             out["paired"][method] = {
                 "seeds": [r["seed"] for r in others],
+                "across_machines": [
+                    {"seed": o["seed"], REFERENCE: [r.get("machine"), r.get("precision")],
+                     method: [o.get("machine"), o.get("precision")]}
+                    for r, o in pairs
+                    if (r.get("machine"), r.get("precision")) != (o.get("machine"), o.get("precision"))],
                 **intervals(d_gain, d_forget, general, groups, resamples, rng)}
     return out
 
@@ -299,10 +338,16 @@ def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
                                    for f in families)
                          + " | ".join(fmt(p["forgetting_by_task"][t], signed=True)
                                       for t in summary["general_tasks"]) + " |")
+    for method, p in summary["paired"].items():
+        for pair in p.get("across_machines", []):
+            ref, other = (", ".join(str(v or "?") for v in pair[k]) for k in (REFERENCE, method))
+            lines += ["", f"Note: `{method}` seed {pair['seed']} pairs runs from different machines "
+                      f"or precisions ({REFERENCE}: {ref}; {method}: {other}): that pair's "
+                      "difference includes the machine's."]
     ran_on = defaultdict(list)
     for run in summary["runs"]:
         ran_on[(run.get("machine") or "this checkout", run.get("precision") or "?")].append(run["name"])
-    lines += ["", "Where each experiment ran (a record keeps the machine that first wrote it):", ""]
+    lines += ["", "Where each experiment ran:", ""]
     lines += [f"- {machine}, {precision}: {', '.join(sorted(names))}"
               for (machine, precision), names in sorted(ran_on.items())]
     if left_out:
@@ -353,16 +398,18 @@ def main() -> None:
     args = parser.parse_args()
     try:
         live, left_out = load_runs(experiments(args.prefix, args.show_json, args.match))
-        runs = live
-        if args.records:
-            machine = this_machine()
-            for run in live:
-                run["machine"] = save_record(run, Path(args.records), machine)["machine"]
-            runs = with_records(live, load_records(Path(args.records)), args.prefix, args.match)
+        records = Path(args.records) if args.records else None
+        if records is not None and records.exists() and not records.is_dir():
+            raise ReportError(f"--records {records}: not a folder")
+        runs = (with_records(live, load_records(records), args.prefix, args.match, left_out)
+                if records is not None else live)
         if not runs:
-            raise ReportError(f"no finished experiment named {args.prefix}* with {ITEMS}"
+            raise ReportError(f"no finished experiment named {args.prefix}* (matching "
+                              f"'{args.match}') with {ITEMS}, and no record in {records}"
                               + "".join(f"\n  {r['name']}: {r['reason']}" for r in left_out))
         summary = summarise(runs, args.resamples, args.seed)
+        for run in live if records is not None else []:
+            save_record(run, records)
     except (ReportError, RecordError, RuntimeError) as exc:
         sys.exit(f"compare_report: {exc}")
     out = Path(args.out)

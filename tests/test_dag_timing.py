@@ -24,7 +24,7 @@ def write_metrics(folder: Path) -> None:
                 "peak_rss_gib": 4.4, **usage, "precision": "fp32"},
         "eval_base": {"time_s": 120.0, "peak_rss_gib": 3.0, "engine": "vllm", **usage},
     }
-    folder.mkdir()
+    folder.mkdir(parents=True)
     for name, metrics in files.items():
         (folder / f"{name}.json").write_text(json.dumps(metrics))
 
@@ -34,7 +34,8 @@ def run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(REPO / "benchmarks/dag_timing.py"),
                            "--metrics", str(tmp_path / "metrics"), "--peak",
                            str(tmp_path / "peak.json"), "--out", str(tmp_path / "timing"), *extra],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=tmp_path / "repo"
+                          if (tmp_path / "repo").is_dir() else tmp_path)
 
 
 def test_table_reports_throughput_against_the_peak_of_each_stages_precision(tmp_path):
@@ -69,3 +70,33 @@ def test_readme_markers_are_filled_and_missing_inputs_named(tmp_path):
     (tmp_path / "metrics" / "prepare.json").unlink()
     done = run(tmp_path)
     assert done.returncode != 0 and "prepare.json" in done.stderr
+
+
+def test_an_experiments_metrics_are_read_at_its_commit(tmp_path):
+    """--exp: the metrics files of a finished DVC experiment, from its git commit."""
+    repo = tmp_path / "repo"
+    write_metrics(repo / "metrics")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(git[:3] + ["init", "-q"], check=True)
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "-qm", "rl-s0"], check=True)
+    rev = subprocess.run(git[:3] + ["rev-parse", "HEAD"], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    subprocess.run(git[:3] + ["rm", "-rq", "metrics"], check=True)  # not read from the workspace
+
+    def experiment(name, state):
+        return {"name": name, "executor": {"state": state} if state != "done" else None,
+                "revs": [{"rev": rev, "name": name, "data": {}, "error": None}]}
+
+    show = tmp_path / "show.json"
+    show.write_text(json.dumps([{"rev": "abc", "experiments": [
+        experiment("rl-s0", "done"), experiment("rl.s0", "running")]}]))
+    done = run(tmp_path, "--exp", "rl-s0", "--show-json", str(show), "--wall-s", "1500")
+    assert done.returncode == 0, done.stderr
+    table = (tmp_path / "timing.md").read_text()
+    assert "| sft |  | fp32 | 6.0 min | 4.40 GiB |" in table
+    assert "24.2 min in stages; 25.0 min wall |" in table
+
+    for name in ("rl.s0", "rl-s1"):  # running (a regex would take "rl.s0" for "rl-s0"); absent
+        done = run(tmp_path, "--exp", name, "--show-json", str(show))
+        assert done.returncode != 0 and f"--exp {name}: no finished experiment" in done.stderr

@@ -13,6 +13,8 @@ import torch
 import yaml
 from conftest import copy_repo, run_bounded
 
+from rlrewrite.device import hardware
+
 
 def dvc_env() -> dict[str, str]:
     """The environment a stage command sees: this venv's `python` first on PATH, and the MLflow
@@ -92,13 +94,15 @@ def test_pipeline_runs_and_is_cached(tmp_path, tiny_vllm_model_dir):
     sft = json.loads((repo / "metrics/sft.json").read_text())
     assert sft["examples"] == 6 and sft["tokens_seen"] > 0
     evaluation = json.loads((repo / "metrics/eval.json").read_text())
-    usage = {"time_s", "peak_rss_gib", "device", "precision", "engine", "mlflow_run_id"}
+    usage = {"time_s", "peak_rss_gib", "device", "hardware", "precision", "engine",
+             "mlflow_run_id"}
     assert set(evaluation) == {"downstream", "general", "families", "forgetting",
                                "forgetting_mean", "flips"} | usage
     for stage in ("prepare", "rewriter", "rewrite", "sft", "eval_base", "eval"):
         recorded = json.loads((repo / f"metrics/{stage}.json").read_text())
         assert recorded["time_s"] > 0 and 0 < recorded["peak_rss_gib"] < 64, stage
         assert recorded["device"] == ("cuda" if torch.cuda.is_available() else "cpu"), stage
+        assert recorded["hardware"] == hardware(), stage
         assert stage == "prepare" or recorded["precision"] == "fp32", stage
         assert recorded.get("engine") == (None if stage in ("prepare", "sft") else "vllm"), stage
     assert set(evaluation["downstream"]) >= {"base", "tuned", "gain", "ci95_low", "ci95_high",

@@ -48,8 +48,8 @@ def warn_outside(patch: str, distribution: str, written_for: str) -> None:
 
 
 def cpu_has_amx_tiles() -> bool:
-    """Whether this CPU (and the OS) runs AMX tile instructions: bf16 is then ~2x faster than fp32
-    here. torch's check includes the OS permission (XCR0), which /proc/cpuinfo does not show."""
+    """Whether this CPU (and the OS) runs AMX tile instructions (device.use_bf16). torch's check
+    includes the OS permission (XCR0), which /proc/cpuinfo does not show."""
     import torch
 
     check = require(torch.cpu, "_is_amx_tile_supported", "cpu_has_amx_tiles", "torch",

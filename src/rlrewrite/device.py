@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import platform
+from pathlib import Path
 
 import torch
 
@@ -15,6 +17,20 @@ def on_gpu() -> bool:
 
 def device_name() -> str:
     return "cuda" if on_gpu() else "cpu"
+
+
+def hardware() -> str:
+    """What the numbers ran on, for metrics files and run records: the GPU's name, or the CPU
+    model with the bf16 instructions it offers (they decide `precision: auto` and its speed)."""
+    if on_gpu():
+        return torch.cuda.get_device_name(0)
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        model = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                      if line.startswith("model name")), model)
+    isa = "AMX" if cpu_has_amx_tiles() else "AVX512-BF16" if cpu_has_avx512_bf16() else "no bf16"
+    return f"{model} ({isa})"
 
 
 def process_device() -> str:

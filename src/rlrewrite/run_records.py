@@ -3,52 +3,33 @@
 A DVC experiment lives in git refs and the DVC cache of the checkout that ran it; neither
 travels with a `git clone` (nor survives a fresh checkout), so a seed grid that takes longer
 than one working session would start over each time. The comparison report therefore writes
-what it pairs — method, seeds, rewrite metrics and the per-item base/tuned scores — into one
-small JSON file per experiment (~40 KB), committed beside the report, and reads those files
-back next to the live experiments. A live experiment replaces the record of the same name.
+what it pairs — method, seeds, precision, hardware, rewrite metrics and the per-item base/tuned
+scores — into one small JSON file per experiment (~30 KB), committed beside the report, and reads
+those files back next to the live experiments. A live experiment replaces the record of the
+same name.
 """
 
 from __future__ import annotations
 
 import json
-import platform
 from pathlib import Path
 
 FORMAT = 1
-FIELDS = ("name", "method", "seed", "data_seed", "rev", "precision", "items", "rewrite")
+FIELDS = ("name", "method", "seed", "data_seed", "rev", "precision", "machine", "items", "rewrite")
 
 
 class RecordError(ValueError):
     pass
 
 
-def this_machine() -> str:
-    """The CPU model (or `platform.processor()`), and the bf16 instructions torch can use."""
-    from rlrewrite.compat import cpu_has_amx_tiles, cpu_has_avx512_bf16
-
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    isa = "AMX" if cpu_has_amx_tiles() else "AVX512-BF16" if cpu_has_avx512_bf16() else "no bf16"
-    return f"{model} ({isa})"
-
-
-def save(run: dict, directory: Path, machine: str) -> dict:
+def save(run: dict, directory: Path) -> dict:
     """Write `run` (a finished experiment as compare_report loads it) as its record, and return
-    the record. `machine` is where the record is first written: the experiment's own machine
-    when the report runs in the checkout whose queue ran it, which is how `make report` is used;
-    rewriting the record of the same experiment commit keeps the machine it had."""
+    the record."""
     missing = [k for k in FIELDS if k not in run]
     if missing:
         raise RecordError(f"experiment {run.get('name')}: no {', '.join(missing)} to record")
     path = directory / f"{run['name']}.json"
-    old = load_one(path) if path.exists() else None
-    record = {"format": FORMAT, **{k: run[k] for k in FIELDS},
-              "machine": old["machine"] if old and old["rev"] == run["rev"] else machine}
+    record = {"format": FORMAT, **{k: run[k] for k in FIELDS}}
     directory.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(record, separators=(",", ":")) + "\n")
@@ -63,12 +44,12 @@ def load_one(path: Path) -> dict:
         raise RecordError(f"{path}: not JSON ({exc})") from exc
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise RecordError(f"{path}: not a run record of format {FORMAT} (src/rlrewrite/run_records.py)")
-    missing = [k for k in (*FIELDS, "machine") if k not in record]
+    missing = [k for k in FIELDS if k not in record]
     if missing:
         raise RecordError(f"{path}: missing {', '.join(missing)}")
     if record["name"] != path.stem:
         raise RecordError(f"{path}: holds experiment {record['name']!r}, not {path.stem!r}")
-    return record
+    return {**record, "record": str(path)}
 
 
 def load(directory: Path) -> list[dict]:
