@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rlrewrite.experiments import experiments
+from rlrewrite.experiments import experiments, read_at
 from rlrewrite.markers import fill_markers
 
 STAGES = {  # dvc stage -> its metrics file
@@ -82,9 +82,9 @@ def experiment_metrics(name: str, folder: Path, show_json: str | None = None) ->
     if not revs:
         raise SystemExit(f"--exp {name}: no finished experiment of that name (`dvc exp show`)")
     for path in STAGES.values():
-        shown = subprocess.run(["git", "show", f"{revs[0]}:{path}"], capture_output=True, text=True)
-        if shown.returncode == 0:
-            (folder / Path(path).name).write_text(shown.stdout)
+        text = read_at(revs[0], path)
+        if text is not None:
+            (folder / Path(path).name).write_text(text)
     if not (folder / "prepare.json").exists():
         raise SystemExit(f"--exp {name}: its commit {revs[0][:7]} has no metrics/prepare.json")
     return folder
