@@ -58,8 +58,8 @@ test-quick: setup
 # An interrupted queue resumes with `make grid-run`; `make grid-status` lists what ran/failed.
 # `make report` also records each finished experiment in reports/runs/ (commit them): `make grid`
 # queues only what has neither a record nor an experiment here, so a grid longer than a working
-# session goes on in a fresh checkout. Seed-major order: a seed's first experiment trains its
-# rewriter, the rest of that seed take it from DVC's run-cache.
+# session goes on in a fresh checkout. Only `rl` trains a rewriter (the other methods' rewriter
+# stage trains nothing); the data and the base evaluation come from DVC's run-cache after the first.
 # `dft` is `original` targets under TRL's Dynamic Fine-Tuning loss (`sft.loss=dft`), a loss-level
 # baseline beside the rewriting methods.
 METHODS ?= original prompt self rl dft

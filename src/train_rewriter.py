@@ -3,6 +3,10 @@
 Writes the adapter to models/rewriter/, per-step rewards to metrics/rewriter_steps.tsv (for
 `dvc plots`) and a summary to metrics/rewriter.json. An interrupted run resumes from its last
 checkpoint in checkpoints/rewriter/ when rerun with the same inputs.
+
+Only `rewrite.method: rl` uses the rewriter. For the other methods the stage trains nothing: it
+writes models/rewriter/NOT_TRAINED.json, a header-only steps file and `trained: false`, so that a
+sweep of `original`/`prompt`/`self` seeds does not pay for GRPO runs it never reads.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ ADAPTER_DIR = Path("models/rewriter")
 CHECKPOINTS = Path("checkpoints/rewriter")
 STEPS_TSV = Path("metrics/rewriter_steps.tsv")
 METRICS = Path("metrics/rewriter.json")
+NOT_TRAINED = ADAPTER_DIR / "NOT_TRAINED.json"
 
 # TRL's log keys -> our column names
 COLUMNS = {
@@ -112,9 +117,36 @@ def summarise(rows: list[dict], skipped: int) -> dict:
     return summary
 
 
+def write_steps(rows: list[dict]) -> None:
+    STEPS_TSV.parent.mkdir(parents=True, exist_ok=True)
+    with STEPS_TSV.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["step", *COLUMNS.values()], delimiter="\t")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def skip_training(params) -> None:
+    """The outputs of a stage that trains nothing: `rewrite.method` does not use the rewriter."""
+    method = params.rewrite.method
+    shutil.rmtree(ADAPTER_DIR, ignore_errors=True)
+    write_json(NOT_TRAINED, {"trained": False, "method": method,
+                             "why": "only rewrite.method=rl uses the rewriter"})
+    write_steps([])
+    with stage_run("rollout-and-train-rewriter", params.logged()):
+        usage = stage_usage()
+        write_json(METRICS, {"trained": False, "method": method, **usage, **run_reference()})
+        log_usage(usage)
+    print(f"rollout-and-train-rewriter: rewrite.method={method} does not use the rewriter; "
+          f"nothing trained")
+
+
 def main() -> None:
     die_with_launcher()
     params = load_stage_params("rollout-and-train-rewriter")
+    if params.rewrite.method != "rl":
+        if is_main_process():
+            skip_training(params)
+        return
     cfg = params.rewriter
     records = read_jsonl(RL_DATA)
     logging.getLogger("trl.trainer.grpo_trainer").addFilter(LeftOutRollouts())
@@ -143,18 +175,14 @@ def main() -> None:
         save_rewriter(trainer.model, trainer.processing_class, ADAPTER_DIR, MODEL_DIR)
 
         rows = step_rows(trainer.state.log_history)
-        STEPS_TSV.parent.mkdir(parents=True, exist_ok=True)
-        with STEPS_TSV.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]), delimiter="\t")
-            writer.writeheader()
-            writer.writerows(rows)
+        write_steps(rows)
         summary = summarise(rows, skipped)
         per_step = (cfg.num_generations * cfg.questions_per_device
                     * cfg.gradient_accumulation_steps * trainer.accelerator.num_processes)
         summary.update(throughput(trainer.state.log_history, per_step, wall),
                        processes=trainer.accelerator.num_processes)
         usage = stage_usage(precision_label(cfg.precision), params.engine)
-        write_json(METRICS, {**summary, **usage, **run_reference()})
+        write_json(METRICS, {"trained": True, **summary, **usage, **run_reference()})
         log_usage(usage)
         mlflow.log_metrics({f"summary/{k}": v for k, v in summary.items() if v is not None})
         mlflow.log_metrics({"time/wall_seconds": wall,

@@ -137,14 +137,17 @@ def test_a_queued_grid_is_paired_reported_and_grouped_in_mlflow(tmp_path, tiny_m
                                       f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
         ran = {c.data.tags["stage"] for c in children}
         assert {"rewrite", "sft", "evaluate"} <= ran, (name, ran)
-        # stages restored from the run-cache (prepare, evaluate-base, a seed's rewriter) link
+        # stages restored from the run-cache (prepare, evaluate-base) link
         linked = {k.removeprefix("run.") for k in parent.data.tags if k.startswith("run.")}
         assert linked == {"prepare", "rollout-and-train-rewriter", "rewrite", "sft",
                           "evaluate-base", "evaluate"}, (name, linked)
     seeds = {p.data.tags["seed"] for p in parents.values()}
     assert seeds == {"0", "1"}
-    # DVC's run-cache: the data and base scores once, each seed's rewriter once
+    # DVC's run-cache: the data and base scores once; the rewriter stage once per method and
+    # seed, training nothing (only `rl` uses a rewriter)
     ran = [r.data.tags["stage"] for r in client.search_runs([experiment.experiment_id])
            if "stage" in r.data.tags]
     assert ran.count("prepare") == ran.count("evaluate-base") == 1, ran
-    assert ran.count("rollout-and-train-rewriter") == 2 and ran.count("evaluate") == len(GRID), ran
+    assert ran.count("rollout-and-train-rewriter") == ran.count("evaluate") == len(GRID), ran
+    for name, rev in exps.items():
+        assert json.loads(read_at(rev, "metrics/rewriter.json", repo))["trained"] is False, name

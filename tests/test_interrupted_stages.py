@@ -52,7 +52,6 @@ def test_killed_rewriter_and_sft_resume_and_no_run_stays_running(tmp_path, tiny_
     params = tiny_pipeline_params(repo, tiny_model_dir)
     params["engine"] = "hf"
     params["rewriter"].update(max_steps=6, save_steps=1)
-    params["rewrite"]["method"] = "original"
     params["sft"].update(epochs=2.0, batch_size=1, gradient_accumulation_steps=1, save_steps=1)
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
 

@@ -76,7 +76,7 @@ def test_pipeline_runs_and_is_cached(tmp_path, tiny_vllm_model_dir):
     assert (repo / "models/rewriter/adapter_config.json").exists()
     assert not (repo / "checkpoints/rewriter").exists()  # removed once the run completed
     rewriter = json.loads((repo / "metrics/rewriter.json").read_text())
-    assert rewriter["steps"] == 2 and "reward_last_fifth" in rewriter
+    assert rewriter["trained"] is True and rewriter["steps"] == 2 and "reward_last_fifth" in rewriter
     assert rewriter["train_tokens"] > rewriter["generated_tokens"] > 0 and rewriter["train_s"] > 0
     rows = (repo / "metrics/rewriter_steps.tsv").read_text().splitlines()
     assert rows[0].split("\t")[:3] == ["step", "reward", "gate_pass_rate"] and len(rows) == 3
@@ -122,14 +122,21 @@ def test_pipeline_runs_and_is_cached(tmp_path, tiny_vllm_model_dir):
     assert set(re.findall(r"Stage '([^']+)' didn't change, skipping", again)) == {
         "prepare", "rollout-and-train-rewriter", "rewrite", "sft", "evaluate-base", "evaluate"}
 
-    # switching methods reruns rewrite and what follows, never the rest; base scores are cached
+    # switching methods reruns the rewriter stage (which `original` does not use: it trains
+    # nothing), rewrite and what follows, never the rest; base scores are cached
     params["rewrite"]["method"] = "original"
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     out = dvc(repo, "repro")
-    for stage in ("rewrite", "sft", "evaluate"):
+    for stage in ("rollout-and-train-rewriter", "rewrite", "sft", "evaluate"):
         assert f"Running stage '{stage}'" in out
-    for stage in ("prepare", "rollout-and-train-rewriter", "evaluate-base"):
+    for stage in ("prepare", "evaluate-base"):
         assert f"Running stage '{stage}'" not in out
+    assert "nothing trained" in out
+    assert not (repo / "models/rewriter/adapter_config.json").exists()
+    assert json.loads((repo / "models/rewriter/NOT_TRAINED.json").read_text())["method"] == "original"
+    skipped = json.loads((repo / "metrics/rewriter.json").read_text())
+    assert skipped["trained"] is False and "steps" not in skipped and skipped["time_s"] > 0
+    assert (repo / "metrics/rewriter_steps.tsv").read_text().splitlines()[0].startswith("step\t")
     sft_ids = [json.loads(line)["id"] for line in (repo / "data/prepared/sft.jsonl").read_text().splitlines()]
     rows = [json.loads(line) for line in (repo / "data/rewritten/train.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == sft_ids and {r["method"] for r in rows} == {"original"}
