@@ -93,3 +93,14 @@ def test_reasoning_rule_thresholds_are_shares(tmp_path):
     path = _write(tmp_path, lambda raw: raw["rewriter"]["reasoning"].update(min_step_share=1.5))
     with pytest.raises(ParamsError, match=r"rewriter.reasoning.*min_step_share must be in \[0, 1\]"):
         load_params(path)
+
+
+@pytest.mark.parametrize("value, ok", [(16, True), ("auto", True), (0, False), ("fast", False),
+                                       ("16", False)])
+def test_evaluate_batch_size_is_a_positive_int_or_auto(tmp_path, value, ok):
+    path = _write(tmp_path, lambda raw: raw["evaluate"].update(batch_size=value))
+    if ok:
+        assert load_params(path).evaluate.batch_size == value
+    else:
+        with pytest.raises(ParamsError, match=r"evaluate"):
+            load_params(path)

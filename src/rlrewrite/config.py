@@ -238,13 +238,16 @@ class EvaluateParams(_Section):
     """Stages `evaluate-base` and `evaluate`: the same settings for base and tuned models."""
 
     quiz_variants: list[Literal["mc", "gen"]]  # mc: option log-likelihood; gen: boxed letter
-    batch_size: int
+    # requests per lm-eval batch; "auto": the vllm backend hands vLLM every request of a task
+    # at once, the hf backend probes the largest batch that fits
+    batch_size: int | Literal["auto"]
     limit: int | None  # items per task (None: all)
     precision: Literal["auto", "fp32", "bf16"]
 
     @model_validator(mode="after")
     def _sane(self) -> EvaluateParams:
-        if self.batch_size < 1 or (self.limit is not None and self.limit < 1):
+        if (self.batch_size != "auto" and self.batch_size < 1) or (
+                self.limit is not None and self.limit < 1):
             raise ValueError("batch_size and limit must be at least 1")
         return self
 
