@@ -7,7 +7,8 @@ backend, `auto` gives vLLM every request of a task at once, so its scheduler fil
 itself instead of waiting for lm-eval's chunks of `batch_size`.
 
 Needs `dvc repro prepare` first (models/base, data/benchmarks). Run it on a quiet machine:
-    python benchmarks/eval_batch.py --batch-sizes 16 auto --out reports/eval_batch.json
+    python benchmarks/eval_batch.py --batch-sizes 16 auto --tasks downstream standard \
+        --out reports/eval_batch.json
 """
 
 from __future__ import annotations
@@ -31,17 +32,17 @@ def batch_size(text: str) -> int | str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch-sizes", type=batch_size, nargs="+", default=[16, "auto"])
-    parser.add_argument("--tasks", choices=["standard", "downstream", "all"], default="standard",
-                        help="standard: the log-likelihood benchmarks; all: every evaluated task")
+    parser.add_argument("--tasks", nargs="+", choices=["downstream", "standard", "quiz"],
+                        default=["downstream", "standard"],
+                        help="which of the evaluation's task families to score")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
     params = load_params("params.yaml")
-    tasks = [DOWNSTREAM_TASK] + general_tasks(params.benchmarks, params.evaluate)
-    if args.tasks == "standard":
-        tasks = [t for t in tasks if is_standard(t)]
-    elif args.tasks == "downstream":
-        tasks = [DOWNSTREAM_TASK]
+    general = general_tasks(params.benchmarks, params.evaluate)
+    tasks = ([DOWNSTREAM_TASK] if "downstream" in args.tasks else []) + [
+        t for t in general if ("standard" in args.tasks and is_standard(t))
+        or ("quiz" in args.tasks and t.startswith("quiz_"))]
     dtype = dtype_name(params.evaluate.precision)
 
     rows, first = [], None
