@@ -13,8 +13,9 @@ still count (rlrewrite/run_records.py).
 - Per method: downstream gain and forgetting (item-weighted over all general items, and per
   benchmark) with 95% intervals from a bootstrap over seeds and items (items resampled within
   each benchmark); acceptance, π0 NLL shift and diversity with t-intervals over seeds.
-- Each method against `original`: the paired difference on the same items and seeds (its gain
-  minus original's; its forgetting minus original's) with a paired bootstrap interval.
+- Each method against `original` (or `--reference METHOD`): the paired difference on the same
+  items and seeds (its gain minus the reference's; its forgetting minus the reference's) with a
+  paired bootstrap interval.
 - Experiments that are running, queued, failed or lack per-item results are listed, never
   dropped silently; experiments with another data seed than the rest cannot be paired and stop
   the report.
@@ -199,7 +200,7 @@ def intervals(gain: np.ndarray, forget: np.ndarray, general: list[str], groups: 
                                    for t, g in zip(general, groups)}}
 
 
-def summarise(runs: list[dict], resamples: int, seed: int) -> dict:
+def summarise(runs: list[dict], resamples: int, seed: int, reference: str = REFERENCE) -> dict:
     rng = np.random.default_rng(seed)
     first = runs[0]["items"]
     downstream = first["downstream_task"]
@@ -211,7 +212,7 @@ def summarise(runs: list[dict], resamples: int, seed: int) -> dict:
     groups = task_slices(runs[0], general)
     out = {"downstream_task": downstream, "general_tasks": general,
            "families": sorted({family(t) for t in general}), "methods": {},
-           "paired": {}, "runs": []}
+           "reference": reference, "paired": {}, "runs": []}
     for method in methods:
         mruns = sorted(by_method[method], key=lambda r: r["seed"])
         gain = item_matrix(mruns, [downstream], "tuned") - item_matrix(mruns, [downstream], "base")
@@ -226,10 +227,10 @@ def summarise(runs: list[dict], resamples: int, seed: int) -> dict:
             out["runs"].append({"name": run["name"], "method": method, "seed": run["seed"],
                                 "gain": round(float(g), 4), "forgetting": round(float(f), 4),
                                 "machine": run.get("machine"), "precision": run.get("precision")})
-    if REFERENCE in by_method:
-        ref = {r["seed"]: r for r in by_method[REFERENCE]}
+    if reference in by_method:
+        ref = {r["seed"]: r for r in by_method[reference]}
         for method in methods:
-            if method == REFERENCE:
+            if method == reference:
                 continue
             pairs = [(ref[r["seed"]], r) for r in sorted(by_method[method], key=lambda r: r["seed"])
                      if r["seed"] in ref]
@@ -242,7 +243,7 @@ def summarise(runs: list[dict], resamples: int, seed: int) -> dict:
             out["paired"][method] = {
                 "seeds": [r["seed"] for r in others],
                 "across_machines": [
-                    {"seed": o["seed"], REFERENCE: [r.get("machine"), r.get("precision")],
+                    {"seed": o["seed"], reference: [r.get("machine"), r.get("precision")],
                      method: [o.get("machine"), o.get("precision")]}
                     for r, o in pairs
                     if (r.get("machine"), r.get("precision")) != (o.get("machine"), o.get("precision"))],
@@ -277,19 +278,19 @@ def verdicts(summary: dict) -> list[str]:
     """The paired comparisons in words, generated (README's results read from these). A
     difference counts only with MIN_SEEDS or more seeds: with fewer, a bootstrap over seeds
     underestimates run-to-run variation (one seed's item interval misses it entirely)."""
-    lines = []
+    lines, reference = [], summary["reference"]
     for method, p in summary["paired"].items():
         seeds = p.get("seeds", [])
         if len(seeds) < MIN_SEEDS:
             shared = {0: "no seed", 1: "one seed"}.get(len(seeds), f"{len(seeds)} seeds")
             measured = (f" (Δ gain {fmt(p['gain'], signed=True)}, Δ forgetting "
                         f"{fmt(p['forgetting'], signed=True)})" if seeds else "")
-            lines.append(f"- `{method}` against `{REFERENCE}`: {shared} shared, fewer than "
+            lines.append(f"- `{method}` against `{reference}`: {shared} shared, fewer than "
                          f"{MIN_SEEDS}: not yet a result{measured}.")
             continue
         gain = _direction(p["gain"], "gains more", "gains less", "gain")
         forget = _direction(p["forgetting"], "forgets more", "forgets less", "forgetting")
-        lines.append(f"- `{method}` against `{REFERENCE}` (seeds {','.join(map(str, p['seeds']))}):"
+        lines.append(f"- `{method}` against `{reference}` (seeds {','.join(map(str, p['seeds']))}):"
                      f" {gain} (Δ {fmt(p['gain'], signed=True)}), {forget} "
                      f"(Δ {fmt(p['forgetting'], signed=True)}).")
     return lines
@@ -297,6 +298,7 @@ def verdicts(summary: dict) -> list[str]:
 
 def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
     methods = summary["methods"]
+    reference = summary["reference"]
     families = summary["families"]
     said = verdicts(summary)
     lines = (["In words (generated from the paired intervals below):", "", *said, ""]
@@ -320,8 +322,8 @@ def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
         lines.append(f"| {method} | " + " | ".join(
             fmt(e["forgetting_by_task"][t]) for t in summary["general_tasks"]) + " |")
     if summary["paired"]:
-        lines += ["", f"Against `{REFERENCE}`, paired on the same items and seeds (method minus "
-                  f"{REFERENCE}; * marks an interval that excludes 0; less forgetting is "
+        lines += ["", f"Against `{reference}`, paired on the same items and seeds (method minus "
+                  f"{reference}; * marks an interval that excludes 0; less forgetting is "
                   "negative):", "",
                   "| method | seeds | Δ gain | Δ forgetting | "
                   + "".join(f"Δ {f} | " for f in families)
@@ -329,7 +331,7 @@ def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
                   "|---|---|---|---|" + "---|" * (len(families) + len(summary["general_tasks"]))]
         for method, p in summary["paired"].items():
             if not p["seeds"]:
-                lines.append(f"| {method} | no seed shared with {REFERENCE} |" + " |" * (
+                lines.append(f"| {method} | no seed shared with {reference} |" + " |" * (
                     2 + len(families) + len(summary["general_tasks"])))
                 continue
             lines.append(f"| {method} | {','.join(map(str, p['seeds']))} "
@@ -340,9 +342,9 @@ def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
                                       for t in summary["general_tasks"]) + " |")
     for method, p in summary["paired"].items():
         for pair in p.get("across_machines", []):
-            ref, other = (", ".join(str(v or "?") for v in pair[k]) for k in (REFERENCE, method))
+            ref, other = (", ".join(str(v or "?") for v in pair[k]) for k in (reference, method))
             lines += ["", f"Note: `{method}` seed {pair['seed']} pairs runs from different machines "
-                      f"or precisions ({REFERENCE}: {ref}; {method}: {other}): that pair's "
+                      f"or precisions ({reference}: {ref}; {method}: {other}): that pair's "
                       "difference includes the machine's."]
     ran_on = defaultdict(list)
     for run in summary["runs"]:
@@ -392,6 +394,8 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0, help="the bootstrap's random seed")
     parser.add_argument("--readme", help="also put the tables between this file's markers")
+    parser.add_argument("--reference", default=REFERENCE,
+                        help="the method every other one is paired against")
     parser.add_argument("--records", default="reports/runs",
                         help="folder of run records: finished experiments are written there and "
                              "every record is read ('' for neither)")
@@ -407,7 +411,11 @@ def main() -> None:
             raise ReportError(f"no finished experiment named {args.prefix}* (matching "
                               f"'{args.match}') with {ITEMS}, and no record in {records}"
                               + "".join(f"\n  {r['name']}: {r['reason']}" for r in left_out))
-        summary = summarise(runs, args.resamples, args.seed)
+        if args.reference not in {r["method"] for r in runs}:
+            raise ReportError(f"--reference {args.reference}: no finished experiment or record "
+                              f"of that method (methods: "
+                              f"{', '.join(sorted({r['method'] for r in runs}))})")
+        summary = summarise(runs, args.resamples, args.seed, args.reference)
         for run in live if records is not None else []:
             save_record(run, records)
     except (ReportError, RecordError, RuntimeError) as exc:

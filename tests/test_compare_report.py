@@ -248,3 +248,15 @@ def test_the_script_writes_the_report_and_figure_from_dvc_exp_show(tmp_path):
     assert again.returncode == 0, again.stderr
     tables = lambda text: text.split("Where each experiment ran")[0]  # noqa: E731
     assert tables((tmp_path / "reports/comparison.md").read_text()) == tables(table)
+
+
+def test_another_reference_method_is_paired_against():
+    rows, read = grid()
+    runs = load_runs(rows, read)[0]
+    summary = summarise(runs, resamples=200, seed=0, reference="rl")
+    assert summary["reference"] == "rl" and set(summary["paired"]) == {"original"}
+    mean = summary["paired"]["original"]["forgetting"][0]  # original minus rl: forgets more
+    against_original = summarise(runs, resamples=200, seed=0)["paired"]["rl"]["forgetting"][0]
+    assert mean == pytest.approx(-against_original) and mean > 0
+    text = markdown(summary, [], 200)
+    assert "Against `rl`, paired" in text and "- `original` against `rl` (seeds 0,1,2)" in text

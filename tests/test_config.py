@@ -104,3 +104,10 @@ def test_evaluate_batch_size_is_a_positive_int_or_auto(tmp_path, value, ok):
     else:
         with pytest.raises(ParamsError, match=r"evaluate"):
             load_params(path)
+
+
+def test_auto_evaluation_batches_need_the_vllm_engine(tmp_path):
+    path = _write(tmp_path, lambda raw: (raw.update(engine="hf"),
+                                         raw["evaluate"].update(batch_size="auto")))
+    with pytest.raises(ParamsError, match=r"evaluate.batch_size: auto needs engine: vllm"):
+        load_params(path)

@@ -36,6 +36,7 @@ def tiny_pipeline_params(repo: Path, tiny_model_dir: Path) -> dict:
     params["model"]["name"] = str(tiny_model_dir)
     params["data"]["sizes"] = {"sft": 6, "rl": 4, "test": 3}
     params["benchmarks"]["quiz_max_items"] = 8
+    params["benchmarks"]["quiz_tasks"] = ["world_capitals", "baby_animals"]  # fewer lm-eval tasks
     params["benchmarks"]["standard"] = {"piqa": 3, "lambada_openai": 2}
     params["rewriter"].update(num_generations=2, questions_per_device=1,
                               gradient_accumulation_steps=2, max_completion_length=8,

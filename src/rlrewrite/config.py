@@ -307,6 +307,15 @@ class Params(_Section):
     sft: SFTParams
     evaluate: EvaluateParams
 
+    @model_validator(mode="after")
+    def _auto_batches_need_vllm(self) -> Params:
+        if self.evaluate.batch_size == "auto" and self.engine != "vllm":
+            raise ValueError(
+                "evaluate.batch_size: auto needs engine: vllm (lm-eval's hf backend would probe "
+                "batches of up to 64 full-length sequences, which can exhaust a CPU's memory); "
+                "set a number")
+        return self
+
 
 def _format_error(path: str | Path, err: dict) -> str:
     key = ".".join(str(part) for part in err["loc"]) or "<top level>"
