@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rlrewrite.config import load_params
 from rlrewrite.device import dtype_name, hardware
-from rlrewrite.evaluation.harness import DOWNSTREAM_TASK, evaluate_model, general_tasks, is_standard
+from rlrewrite.evaluation.harness import DOWNSTREAM_TASK, evaluate_model, family, general_tasks
 
 BASE = Path("models/base")
 
@@ -32,7 +32,7 @@ def batch_size(text: str) -> int | str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch-sizes", type=batch_size, nargs="+", default=[16, "auto"])
-    parser.add_argument("--tasks", nargs="+", choices=["downstream", "standard", "quiz"],
+    parser.add_argument("--tasks", nargs="+", choices=["downstream", "standard", "quiz", "lm_eval"],
                         default=["downstream", "standard"],
                         help="which of the evaluation's task families to score")
     parser.add_argument("--out", type=Path)
@@ -41,8 +41,7 @@ def main() -> None:
     params = load_params("params.yaml")
     general = general_tasks(params.benchmarks, params.evaluate)
     tasks = ([DOWNSTREAM_TASK] if "downstream" in args.tasks else []) + [
-        t for t in general if ("standard" in args.tasks and is_standard(t))
-        or ("quiz" in args.tasks and t.startswith("quiz_"))]
+        t for t in general if family(t) in args.tasks]
     dtype = dtype_name(params.evaluate.precision)
 
     rows, first = [], None

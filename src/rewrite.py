@@ -25,7 +25,7 @@ from rlrewrite.prompts import REWRITE_FIELDS, load_template
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.reward.gate import build_gate, build_scorer
 from rlrewrite.reward.scoring import MiniLMEmbedder
-from rlrewrite.rewrite.methods import gate_verifier, rewrite_records
+from rlrewrite.rewrite.methods import gate_verifier, rewrite_records, uses_rewriter
 from rlrewrite.rewrite.metrics import target_metrics
 from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import run_reference, stage_run
@@ -72,15 +72,15 @@ def main() -> None:
         tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
         dtype = weights_dtype(cfg.precision)
         model = AutoModelForCausalLM.from_pretrained(MODEL_DIR, dtype=dtype)
-        uses_rewriter = cfg.method == "rl"
-        if uses_rewriter and params.engine == "hf":
+        rewriter = uses_rewriter(cfg.method)
+        if rewriter and params.engine == "hf":
             model = load_rewriter(model, ADAPTER_DIR, MODEL_DIR)  # π0 + LoRA; adapter off = π0
         scorer = build_scorer(gate_cfg, model, tokenizer)  # π0, on transformers whatever the engine
         generator = None
         if cfg.method != "original":
             generator = make_generator(
                 params.engine, model=model, tokenizer=tokenizer, base_dir=MODEL_DIR,
-                adapter_dir=ADAPTER_DIR if uses_rewriter else None, batch_size=cfg.batch_size,
+                adapter_dir=ADAPTER_DIR if rewriter else None, batch_size=cfg.batch_size,
                 max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=params.seed,
                 dtype=dtype, vllm_cfg=params.vllm,
                 merged_dir=MERGED_DIR)

@@ -27,6 +27,7 @@ from rlrewrite.device import precision_label
 from rlrewrite.engines.adapters import save_rewriter
 from rlrewrite.jsonl import DataError, read_jsonl, write_json
 from rlrewrite.resources import log_usage, stage_usage
+from rlrewrite.rewrite.methods import uses_rewriter
 from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import die_with_launcher, is_main_process, run_reference, stage_run
 from rlrewrite.train.checkpoints import fingerprint, launch_key, prepare_checkpoint_dir
@@ -143,7 +144,7 @@ def skip_training(params) -> None:
 def main() -> None:
     die_with_launcher()
     params = load_stage_params("rollout-and-train-rewriter")
-    if params.rewrite.method != "rl":
+    if not uses_rewriter(params.rewrite.method):
         if is_main_process():
             skip_training(params)
         return

@@ -17,6 +17,11 @@ from rlrewrite.prompts import rewrite_prompt, user_turn
 
 METHODS = ("original", "prompt", "self", "rl")
 
+
+def uses_rewriter(method: str) -> bool:
+    """Only `rl` rewrites with the trained rewriter; the stage that trains it skips the others."""
+    return method == "rl"
+
 Generate = Callable[[list[list[dict]], str], list[Completion]]
 Verify = Callable[[list[dict], list[Completion]], list[bool]]
 
