@@ -151,3 +151,16 @@ def test_a_queued_grid_is_paired_reported_and_grouped_in_mlflow(tmp_path, tiny_m
     assert ran.count("rollout-and-train-rewriter") == ran.count("evaluate") == len(GRID), ran
     for name, rev in exps.items():
         assert json.loads(read_at(rev, "metrics/rewriter.json", repo))["trained"] is False, name
+        skipped = json.loads(read_at(rev, "models/rewriter/NOT_TRAINED.json", repo))
+        assert skipped["method"] == name.split("-")[0], name
+        assert read_at(rev, "models/rewriter/adapter_config.json", repo) is None, name
+
+    # `original` trains on the expert solutions as they are, in the prepared order
+    rev = exps["original-s1"]
+    sft_ids = [json.loads(line)["id"] for line in read_at(rev, "data/prepared/sft.jsonl", repo).splitlines()]
+    rows = [json.loads(line) for line in read_at(rev, "data/rewritten/train.jsonl", repo).splitlines()]
+    assert [r["id"] for r in rows] == sft_ids and {r["method"] for r in rows} == {"original"}
+    assert all(r["target"] == r["solution"] for r in rows)
+    rewrite_metrics = json.loads(read_at(rev, "metrics/rewrite.json", repo))
+    assert rewrite_metrics["qa_nll_targets"] == rewrite_metrics["qa_nll_original"]
+    assert "engine" not in rewrite_metrics  # nothing generated

@@ -129,7 +129,11 @@ def evaluate_model(model_dir: Path, tasks: list[str], cfg: EvaluateParams, seed:
                 output = lm_eval.simple_evaluate(
                     model=lm, tasks=group, task_manager=manager, apply_chat_template=chat,
                     log_samples=True, limit=cfg.limit, random_seed=seed, numpy_random_seed=seed,
-                    torch_random_seed=seed, fewshot_random_seed=seed)
+                    torch_random_seed=seed, fewshot_random_seed=seed,
+                    # no stderr bootstrap: the intervals are ours (paired, over items), and
+                    # lm-eval's runs in a forked multiprocessing.Pool, whose worker was seen
+                    # to hang on a semaphore forked from this multi-threaded process
+                    bootstrap_iters=0)
                 results.update(output["results"])
                 samples.update(output["samples"])
         finally:
