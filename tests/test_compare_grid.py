@@ -74,7 +74,7 @@ def wait_for_queue(repo: Path, timeout: float = 2400) -> str:
         if idle_polls == 3:
             start_queue_worker(repo)
             idle_polls = 0
-        time.sleep(3)
+        time.sleep(10)  # each poll is a `dvc` process: ~0.6 s of CPU the stages lack
     raise AssertionError(f"queue still busy after {timeout} s:\n{status}")
 
 
