@@ -42,7 +42,7 @@ def configure_environment(cfg: VLLMParams) -> None:
         os.environ.setdefault("VLLM_HOST_IP", "127.0.0.1")
         # The engine in this process instead of an engine-core and a worker process, each
         # importing torch and vLLM anew: 2 s to a ready engine instead of 17 s, and no 5 s
-        # shutdown wait (benchmarks/engines.py). On GPUs the separate core overlaps scheduling.
+        # shutdown wait (docs/engines.md). On GPUs the separate core overlaps scheduling.
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 
 
