@@ -1,8 +1,8 @@
 """Stage `evaluate`: the fine-tuned model against the cached base scores.
 
 Writes metrics/eval.json (downstream gain, truncation, no-answer and gold-solution NLL;
-forgetting per task, per benchmark family and item-weighted over all, each with a paired
-bootstrap interval over items; per-item flips),
+forgetting per task, per benchmark family and item-weighted over all, in accuracy and in the
+gold option's log-probability, each with a paired bootstrap interval over items; per-item flips),
 metrics/eval_point.json (one gain-versus-forgetting point for `dvc plots diff`) and
 data/eval/items.json (per-item base and tuned scores, which src/compare_report.py pairs across
 experiments).
@@ -78,11 +78,17 @@ def main() -> None:
                             "forgetting_mean": result["forgetting_mean"]}])
         flat = {f"downstream/{k}": v for k, v in result["downstream"].items()}
         flat["forgetting_mean"] = result["forgetting_mean"]
+        if "forgetting_logp_mean" in result:
+            flat["forgetting_logp_mean"] = result["forgetting_logp_mean"]
         for name, values in result["families"].items():
             flat[f"forgetting_family/{name}"] = values["forgetting"]
+            if "forgetting_logp" in values:
+                flat[f"forgetting_logp_family/{name}"] = values["forgetting_logp"]
         for task, values in result["general"].items():
             flat[f"forgetting/{task}"] = values["forgetting"]
             flat[f"tuned/{task}"] = values["tuned"]
+            if "forgetting_logp" in values:
+                flat[f"forgetting_logp/{task}"] = values["forgetting_logp"]
         for task, counts in result["flips"].items():
             flat[f"flips_lost/{task}"] = counts["lost"]
             flat[f"flips_gained/{task}"] = counts["gained"]

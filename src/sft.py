@@ -1,11 +1,12 @@
 """Stage `sft`: fine-tune π0 on data/rewritten/train.jsonl (whatever method produced it).
 
-Writes models/sft/ (a full model, or a LoRA adapter with `sft.mode: lora`) and
-metrics/sft.json. An interrupted run resumes from checkpoints/sft/ when rerun with the same inputs.
+Writes models/sft/ (a full model, or a LoRA adapter with `sft.mode: lora`),
+metrics/sft.json and the loss per optimiser step, metrics/sft_steps.tsv. An interrupted run resumes from checkpoints/sft/ when rerun with the same inputs.
 """
 
 from __future__ import annotations
 
+import csv
 import shutil
 import sys
 import time
@@ -27,6 +28,21 @@ TRAIN_DATA = Path("data/rewritten/train.jsonl")
 OUTPUT_DIR = Path("models/sft")
 CHECKPOINTS = Path("checkpoints/sft")
 METRICS = Path("metrics/sft.json")
+LOSS_TSV = Path("metrics/sft_steps.tsv")
+
+
+def completion_tokens(dataset) -> int:
+    """Tokens the loss covers in one epoch: the labelled (completion) tokens TRL kept after
+    truncation."""
+    return int(sum(sum(1 for t in labels if t != -100) for labels in dataset["labels"]))
+
+
+def write_loss_curve(log_history: list[dict]) -> None:
+    with LOSS_TSV.open("w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t")
+        writer.writerow(["step", "loss", "learning_rate"])
+        writer.writerows([e["step"], round(e["loss"], 4), e.get("learning_rate")]
+                         for e in log_history if "loss" in e)
 
 
 def main() -> None:
@@ -61,9 +77,11 @@ def main() -> None:
         trainer.processing_class.save_pretrained(OUTPUT_DIR)
         losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
         metrics = {
+            "train_loss_first": round(losses[0], 4),
             "train_loss_final": round(losses[-1], 4),
             "train_loss_mean": round(result.training_loss, 4),
             "tokens_seen": int(trainer.state.num_input_tokens_seen or 0),
+            "tokens_trained": round(completion_tokens(trainer.train_dataset) * cfg.epochs),
             "steps": trainer.state.global_step,
             "examples": len(dataset),
             "processes": trainer.accelerator.num_processes,
@@ -73,6 +91,7 @@ def main() -> None:
         usage = stage_usage(precision_label(cfg.precision))
         metrics.update(usage)
         write_json(METRICS, {**metrics, **run_reference()})
+        write_loss_curve(trainer.state.log_history)
         log_usage(usage)
         print("sft:", metrics)
     shutil.rmtree(CHECKPOINTS, ignore_errors=True)

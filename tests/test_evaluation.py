@@ -11,8 +11,11 @@ from rlrewrite.evaluation.harness import (
     compare,
     downstream_record,
     evaluate_model,
+    family,
     flips,
     general_tasks,
+    gold_logprob,
+    paired_items,
 )
 from rlrewrite.evaluation.quiz_tasks import write_quiz_tasks
 from rlrewrite.evaluation.solution_nll import solution_nll
@@ -143,6 +146,42 @@ def test_standard_benchmarks_run_under_the_official_task_configs(workdir, tiny_m
     sample = scores["std_piqa"]["samples"][0]
     assert len(sample["response"]) == 2
     assert scores["std_lambada_openai"]["samples"][0]["target"].startswith(" ")
+
+
+@pytest.mark.slow
+def test_option_loglikelihoods_agree_with_accuracy_and_plain_quizzes_skip_the_template(
+        workdir, tiny_model_dir):
+    write_samples({"piqa": 4, "lambada_openai": 3}, seed=0)
+    tasks = ["std_piqa", "std_lambada_openai", "quiz_x", "quiz_x_plain"]
+    scores = evaluate_model(tiny_model_dir, tasks, eval_cfg(), seed=0, dtype="float32")
+    for task in ("std_piqa", "quiz_x", "quiz_x_plain"):
+        for doc, opt in scores[task]["options"].items():
+            # lm-eval's acc is the argmax of these very log-likelihoods at this gold index
+            best = max(range(len(opt["ll"])), key=opt["ll"].__getitem__)
+            assert scores[task]["items"][doc] == float(best == opt["gold"])
+            assert scores[task]["logp"][doc] == pytest.approx(gold_logprob(opt), abs=1e-4)
+            assert scores[task]["logp"][doc] <= 0
+    assert [o["gold"] for o in scores["quiz_x"]["options"].values()] == [q["gold"] for q in QUIZ]
+    lambada = scores["std_lambada_openai"]["options"]["0"]
+    assert len(lambada["ll"]) == 1 and scores["std_lambada_openai"]["logp"]["0"] == lambada["ll"][0]
+    # the same items and options, scored after a chat-template user turn or a bare prompt (whose
+    # options lm-eval opens with its target delimiter, a space)
+    chat, plain = scores["quiz_x"]["options"]["0"], scores["quiz_x_plain"]["options"]["0"]
+    assert chat["gold"] == plain["gold"] and chat["ll"] != plain["ll"]
+    assert [c + 1 for c in chat["chars"]] == plain["chars"]
+    assert (family("quiz_x"), family("quiz_x_plain"), family("std_piqa")) == (
+        "quiz", "quiz_plain", "standard")
+    paired = paired_items(scores, scores, tasks)["tasks"]["quiz_x_plain"]
+    assert paired["base_logp"] == paired["tuned_logp"] and len(paired["base_ll"]) == 3
+
+
+def test_gold_logprob_is_the_log_softmax_at_the_gold():
+    import math
+
+    assert gold_logprob({"ll": [-1.0, -1.0], "gold": 1}) == pytest.approx(math.log(0.5))
+    assert gold_logprob({"ll": [-2.0, -1.0, -3.0], "gold": 1}) == pytest.approx(
+        -1.0 - math.log(math.exp(-2) + math.exp(-1) + math.exp(-3)))
+    assert gold_logprob({"ll": [-4.5], "gold": 0}) == -4.5
 
 
 def test_gold_solution_nll_and_downstream_record(workdir, tiny_model_dir):

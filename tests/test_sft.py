@@ -99,3 +99,50 @@ def test_dft_loss_weights_each_token_by_its_probability(tmp_path, tiny_model_dir
             losses[loss] = float(trainer.compute_loss(trainer.model, batch))
     assert losses["nll"] > 5  # near ln(vocabulary) on random weights
     assert 0 < losses["dft"] < losses["nll"] / 100
+
+
+def test_dft_gradient_is_that_of_the_detached_probability_weighted_nll(tmp_path, tiny_model_dir):
+    """DFT's loss is Σ sg(p)·(−log p)/N over labelled tokens: its gradient is the NLL's scaled by
+    p, with p held constant. A loss value cannot tell a detached p from a live one; the gradient
+    can, so a change of TRL's loss path would fail here."""
+    trainer = build_sft_trainer(cfg(loss="dft"), 0, tiny_model_dir, sft_dataset(RECORDS, "t"),
+                                tmp_path, [])
+    batch = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[i]
+                                                           for i in range(3)]))
+    model = trainer.model
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def gradient(loss):
+        model.zero_grad()
+        loss.backward()
+        return torch.cat([p.grad.flatten() for p in params]).clone()
+
+    trl = gradient(trainer.compute_loss(model, batch))
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    labels = batch["labels"][:, 1:]
+    mask = labels != -100
+    logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(
+        -1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)[mask]
+    detached = gradient((logp.exp().detach() * -logp).sum() / mask.sum())
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(
+        -1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)[mask]
+    live = gradient((logp.exp() * -logp).sum() / mask.sum())
+    torch.testing.assert_close(trl, detached, rtol=1e-3, atol=1e-9)
+    assert (trl - live).norm() > 0.5 * live.norm()  # a live p would be caught
+
+
+def test_tokens_trained_counts_the_labelled_tokens(tmp_path, tiny_model_dir):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sft_stage", REPO / "src/sft.py")
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    trainer = build_sft_trainer(cfg(), 0, tiny_model_dir, sft_dataset(RECORDS, "t"), tmp_path, [])
+    rows = [trainer.train_dataset[i] for i in range(len(RECORDS))]
+    labelled = int((trainer.data_collator(rows)["labels"] != -100).sum())
+    assert stage.completion_tokens(trainer.train_dataset) == labelled > len(RECORDS)
+    cut = min(len(ids) for ids in trainer.train_dataset["input_ids"]) - 2
+    short = build_sft_trainer(cfg(max_length=cut), 0, tiny_model_dir, sft_dataset(RECORDS, "t"),
+                              tmp_path / "short", [])
+    assert 0 < stage.completion_tokens(short.train_dataset) < labelled  # truncated

@@ -237,7 +237,9 @@ class SFTParams(_Section):
 class EvaluateParams(_Section):
     """Stages `evaluate-base` and `evaluate`: the same settings for base and tuned models."""
 
-    quiz_variants: list[Literal["mc", "gen"]]  # mc: option log-likelihood; gen: boxed letter
+    # mc: option log-likelihood with the chat template; mc_plain: the same without it (as the
+    # standard benchmarks); gen: the boxed letter, generated
+    quiz_variants: list[Literal["mc", "mc_plain", "gen"]]
     # requests per lm-eval batch; "auto": the vllm backend hands vLLM every request of a task
     # at once, the hf backend probes the largest batch that fits
     batch_size: int | Literal["auto"]

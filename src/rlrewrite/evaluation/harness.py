@@ -7,19 +7,27 @@ can be named for online runs. Each task reports one primary metric; per-item cor
 for flips and paired intervals.
 
 Standard benchmarks are scored as published (plain prompt, no chat template); the downstream
-task and the quizzes through the chat template, as the model is fine-tuned.
+task and the quizzes through the chat template, as the model is fine-tuned, and the quizzes also
+without it (`quiz_<name>_plain`, quiz variant `mc_plain`), as the standard benchmarks are: with the
+template a quiz scores how the assistant turn opens as much as what the model knows.
+
+Log-likelihood tasks also keep every option's log-likelihood per item, and a continuous score:
+the gold option's log-probability among the options (docs/results.md, "Forgetting measures").
 """
 
 from __future__ import annotations
 
 import re
 import tempfile
+from math import exp, log
 from pathlib import Path
 
 import numpy as np
 
 from rlrewrite.config import BenchmarkParams, EvaluateParams, VLLMParams
 from rlrewrite.device import device_name
+import yaml
+
 from rlrewrite.evaluation import standard_tasks
 from rlrewrite.evaluation.intervals import pooled
 
@@ -27,6 +35,7 @@ DOWNSTREAM_TASK = "downstream_math"
 TASK_DIR = Path(__file__).parent / "tasks"
 QUIZ_TASK_DIR = Path("data/benchmarks/tasks")
 PRIMARY_METRICS = ("math_equiv", "exact_match", "acc")
+PLAIN_SUFFIX = "_plain"  # a quiz scored without the chat template
 VLLM_MAX_MODEL_LEN = 4096
 
 
@@ -40,6 +49,8 @@ def general_tasks(bench: BenchmarkParams, cfg: EvaluateParams) -> list[str]:
     for name in bench.quiz_tasks:
         if "mc" in cfg.quiz_variants:
             tasks.append(f"quiz_{name}")
+        if "mc_plain" in cfg.quiz_variants:
+            tasks.append(f"quiz_{name}{PLAIN_SUFFIX}")
         if "gen" in cfg.quiz_variants:
             tasks.append(f"quiz_{name}_gen")
     return tasks + list(bench.lm_eval_tasks)
@@ -47,6 +58,28 @@ def general_tasks(bench: BenchmarkParams, cfg: EvaluateParams) -> list[str]:
 
 def is_standard(task: str) -> bool:
     return task.startswith(standard_tasks.PREFIX)
+
+
+def is_plain_quiz(task: str) -> bool:
+    return task.startswith("quiz_") and task.endswith(PLAIN_SUFFIX)
+
+
+def uses_chat_template(task: str) -> bool:
+    """The downstream task and the chat quizzes: as the model is fine-tuned. Standard benchmarks
+    and plain quizzes: as published, a bare prompt."""
+    return not (is_standard(task) or is_plain_quiz(task))
+
+
+def write_plain_quiz_overlays(tasks: list[str], overlay_dir: Path) -> None:
+    """`quiz_<name>_plain`: the task `prepare` wrote for `quiz_<name>`, under its own name (lm-eval
+    keys results by task name; the chat template is chosen per group of tasks at run time)."""
+    for task in tasks:
+        source = QUIZ_TASK_DIR / f"{task.removesuffix(PLAIN_SUFFIX)}.yaml"
+        if not source.is_file():
+            raise EvalError(f"{source}: no quiz task for {task} (rerun `dvc repro prepare`)")
+        config = yaml.safe_load(source.read_text(encoding="utf-8"))
+        config["task"] = task
+        (overlay_dir / f"{task}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def task_manager(overlay_dir: Path | None = None):
@@ -116,6 +149,7 @@ def evaluate_model(model_dir: Path, tasks: list[str], cfg: EvaluateParams, seed:
     with tempfile.TemporaryDirectory(prefix="lm-eval-tasks-") as overlay_dir:
         standard_tasks.write_task_overlays(
             [t.removeprefix(standard_tasks.PREFIX) for t in standard], Path(overlay_dir))
+        write_plain_quiz_overlays([t for t in tasks if is_plain_quiz(t)], Path(overlay_dir))
         manager = task_manager(Path(overlay_dir))
         check_task_names(tasks, manager)
         backend, model_args = _backend(engine, vllm_cfg, model_dir, dtype, seed, adapter_dir)
@@ -123,7 +157,8 @@ def evaluate_model(model_dir: Path, tasks: list[str], cfg: EvaluateParams, seed:
             model_args, {"batch_size": cfg.batch_size, "device": device_name()})
         results, samples = {}, {}
         try:
-            for group, chat in (([t for t in tasks if not is_standard(t)], True), (standard, False)):
+            for chat in (True, False):
+                group = [t for t in tasks if uses_chat_template(t) == chat]
                 if not group:
                     continue
                 output = lm_eval.simple_evaluate(
@@ -152,7 +187,48 @@ def evaluate_model(model_dir: Path, tasks: list[str], cfg: EvaluateParams, seed:
             "samples": [{"doc_id": s["doc_id"], "target": s.get("target"),
                          "response": _response(s), metric: s[metric]} for s in task_samples],
         }
+        options = {str(s["doc_id"]): opt for s in task_samples
+                   if (opt := option_loglikelihoods(s)) is not None}
+        if options and len(options) == len(task_samples):
+            scores[task]["options"] = options
+            scores[task]["logp"] = {k: round(gold_logprob(v), 5) for k, v in options.items()}
     return scores
+
+
+def option_loglikelihoods(sample: dict) -> dict | None:
+    """A log-likelihood item's options: {"ll": [nats per option], "chars": [option lengths],
+    "gold": index}; None for a generation item (or a multi-gold one)."""
+    resps, args = sample.get("filtered_resps"), sample.get("arguments")
+    if not isinstance(resps, (list, tuple)) or not resps or not isinstance(args, (list, tuple)):
+        return None
+    if not all(isinstance(r, (list, tuple)) and len(r) == 2 and isinstance(r[0], (int, float))
+               for r in resps):
+        return None
+    continuations = [a[1] if isinstance(a, (list, tuple)) and len(a) == 2 else None for a in args]
+    if len(continuations) != len(resps) or not all(isinstance(c, str) for c in continuations):
+        return None
+    gold = sample.get("target")
+    if len(resps) == 1:
+        gold = 0  # one continuation (LAMBADA): the gold itself
+    elif isinstance(gold, str) and gold.strip().isdigit():
+        gold = int(gold)
+    elif isinstance(gold, str) and gold in continuations:
+        gold = continuations.index(gold)
+    if not isinstance(gold, int) or isinstance(gold, bool) or not 0 <= gold < len(resps):
+        return None
+    return {"ll": [round(float(r[0]), 4) for r in resps],
+            "chars": [len(c) for c in continuations], "gold": gold}
+
+
+def gold_logprob(options: dict) -> float:
+    """The gold option's log-probability among the options: log-softmax of the options'
+    log-likelihoods at the gold (the continuous form of `acc`, which takes their argmax). With
+    one continuation (LAMBADA) the alternatives are every other string: its log-likelihood."""
+    ll = options["ll"]
+    if len(ll) == 1:
+        return ll[0]
+    top = max(ll)
+    return ll[options["gold"]] - top - log(sum(exp(v - top) for v in ll))
 
 
 def _response(sample: dict):
@@ -173,6 +249,14 @@ def paired_items(base: dict, tuned: dict, tasks: list[str]) -> dict:
         out[task] = {"metric": base[task]["metric"], "ids": ids,
                      "base": [base[task]["items"][k] for k in ids],
                      "tuned": [tuned[task]["items"][k] for k in ids]}
+        if "options" in base[task] and "options" in tuned[task]:
+            out[task].update(
+                base_logp=[base[task]["logp"][k] for k in ids],
+                tuned_logp=[tuned[task]["logp"][k] for k in ids],
+                gold=[base[task]["options"][k]["gold"] for k in ids],
+                chars=[base[task]["options"][k]["chars"] for k in ids],
+                base_ll=[base[task]["options"][k]["ll"] for k in ids],
+                tuned_ll=[tuned[task]["options"][k]["ll"] for k in ids])
     return {"downstream_task": DOWNSTREAM_TASK, "tasks": out}
 
 
@@ -204,9 +288,12 @@ def downstream_record(scores: dict, test: list[dict], nll: list[float], tokenize
 
 
 def family(task: str) -> str:
-    """Benchmark family a general task is reported under."""
+    """Benchmark family a general task is reported under: `standard` (the primary forgetting
+    family), `quiz` (chat template), `quiz_plain` (the quizzes without it), `lm_eval`."""
     if is_standard(task):
         return "standard"
+    if is_plain_quiz(task):
+        return "quiz_plain"
     return "quiz" if task.startswith("quiz_") else "lm_eval"
 
 
@@ -216,12 +303,11 @@ def _interval(diffs: list[list[float]], seed: int) -> dict:
             "items": sum(len(d) for d in diffs)}
 
 
-def _item_diffs(first: dict, second: dict, task: str) -> list[float]:
-    """second - first per item, on `first`'s items."""
-    items = first[task]["items"]
-    return [second[task]["items"].get(k, 0.0) - v for k, v in items.items()]
-
-
+def _item_diffs(first: dict, second: dict, task: str, key: str = "items") -> list[float]:
+    """second - first per item, on `first`'s items (`key`: items = the primary metric, logp = the
+    gold option's log-probability)."""
+    items = first[task][key]
+    return [second[task][key].get(k, 0.0) - v for k, v in items.items()]
 def _record_change(base: dict, tuned: dict, seed: int) -> dict:
     shift = [tuned["gold_nll"][k] - v for k, v in base["gold_nll"].items()]
     mean, low, high = pooled([shift], seed)
@@ -235,7 +321,9 @@ def _record_change(base: dict, tuned: dict, seed: int) -> dict:
 
 def compare(base: dict, tuned: dict, general: list[str], seed: int = 0) -> dict:
     """metrics/eval.json: downstream gain; forgetting per task, per family and over all general
-    items (item-weighted), each with a paired 95% bootstrap interval over items; and flips."""
+    items (item-weighted), each with a paired 95% bootstrap interval over items; the same for the
+    continuous measure (`*_logp`: the drop of the gold option's log-probability, nats) where a
+    task has one; and flips."""
     down_b, down_t = base[DOWNSTREAM_TASK]["score"], tuned[DOWNSTREAM_TASK]["score"]
     result = {"downstream": {"base": round(down_b, 4), "tuned": round(down_t, 4),
                              "gain": round(down_t - down_b, 4),
@@ -245,21 +333,38 @@ def compare(base: dict, tuned: dict, general: list[str], seed: int = 0) -> dict:
         result["downstream"].update(_record_change(base[DOWNSTREAM_TASK]["record"],
                                                    tuned[DOWNSTREAM_TASK]["record"], seed))
     forget = {task: _item_diffs(tuned, base, task) for task in general}  # base - tuned
+    forget_logp = {task: _item_diffs(tuned, base, task, "logp") for task in general
+                   if "logp" in base[task] and "logp" in tuned[task]}
     for task in general:
         b, t = base[task]["score"], tuned[task]["score"]
         result["general"][task] = {"base": round(b, 4), "tuned": round(t, 4),
                                    "forgetting": round(b - t, 4),
                                    **_interval([forget[task]], seed)}
+        if task in forget_logp:
+            result["general"][task].update(_logp_summary([forget_logp[task]], seed))
         result["flips"][task] = flips(base[task]["items"], tuned[task]["items"])
     result["flips"][DOWNSTREAM_TASK] = flips(base[DOWNSTREAM_TASK]["items"],
                                              tuned[DOWNSTREAM_TASK]["items"])
     for name in sorted({family(t) for t in general}):
-        diffs = [forget[t] for t in general if family(t) == name]
+        members = [t for t in general if family(t) == name]
+        diffs = [forget[t] for t in members]
         result["families"][name] = {
             "forgetting": round(float(np.mean([d for task in diffs for d in task])), 4),
             **_interval(diffs, seed)}
+        if all(t in forget_logp for t in members):
+            result["families"][name].update(_logp_summary([forget_logp[t] for t in members], seed))
     if general:
         diffs = list(forget.values())
         result["forgetting_mean"] = round(float(np.mean([d for task in diffs for d in task])), 4)
         result["forgetting"] = _interval(diffs, seed)
+    if general and len(forget_logp) == len(general):
+        summary = _logp_summary(list(forget_logp.values()), seed)
+        result["forgetting_logp_mean"] = summary.pop("forgetting_logp")
+        result["forgetting_logp"] = {k.removeprefix("logp_"): v for k, v in summary.items()}
     return result
+
+
+def _logp_summary(diffs: list[list[float]], seed: int) -> dict:
+    mean, low, high = pooled(diffs, seed)
+    return {"forgetting_logp": round(mean, 4), "logp_ci95_low": round(low, 4),
+            "logp_ci95_high": round(high, 4)}
