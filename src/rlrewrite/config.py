@@ -117,6 +117,8 @@ class ReasoningParams(_Section):
     enabled: bool
     min_step_share: float  # share of the expert's intermediate results a rewrite must state
     min_length_ratio: float  # rewrite words / expert-solution words, at least
+    # reject a rewrite that states a false equation ("0 + 24 + 8 = 116"; reward/equations.py)
+    reject_false_equations: bool
 
     @model_validator(mode="after")
     def _sane(self) -> ReasoningParams:

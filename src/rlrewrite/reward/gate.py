@@ -9,8 +9,10 @@ on exactly the check its rewrites must later pass. A rewrite passes when
    `min_length_ratio` of the expert solution's words. Without it, copying the reference's final
    answer passes the answer check far more often than a full 135M rewrite does, and GRPO learns
    to drop the reasoning;
-4. optionally π0 judges it valid (`rewriter.judge`, the paper's YES/NO judge).
-The judge only sees rewrites that passed 1-3.
+4. every equation it states is true (`reject_false_equations`, reward/equations.py): a rewrite
+   can reach the gold answer through "0 + 24 + 8 = 116", and SFT would train that arithmetic;
+5. optionally π0 judges it valid (`rewriter.judge`, the paper's YES/NO judge).
+The judge only sees rewrites that passed 1-4.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 from rlrewrite.config import RewriterParams
 from rlrewrite.prompts import JUDGE_FIELDS, load_template
 from rlrewrite.reward.answers import matches_gold, parse_gold
+from rlrewrite.reward.equations import states_false_equation
 from rlrewrite.reward.scoring import BaseModelScorer
 
 ANSWER_ONLY_MAX_WORDS = 15  # a rewrite under this many words is answer-only whatever it states
@@ -64,11 +67,12 @@ def word_count(text: str) -> int:
 
 @dataclass(frozen=True)
 class ReasoningRule:
-    """`rewriter.reasoning`: enabled, min_step_share, min_length_ratio."""
+    """`rewriter.reasoning`: enabled, min_step_share, min_length_ratio, reject_false_equations."""
 
     enabled: bool = True
     min_step_share: float = 0.5
     min_length_ratio: float = 0.5
+    reject_false_equations: bool = True
 
     def step_share(self, rewrite: str, steps: set[str]) -> float:
         """Share of the expert's intermediate results the rewrite states (1.0 when none exist)."""
@@ -100,6 +104,7 @@ class GateResult:
     complete: np.ndarray
     answer: np.ndarray
     reasoning: np.ndarray
+    equations: np.ndarray  # no false equation stated (True where the check is off)
     judge: np.ndarray
     passed: np.ndarray
 
@@ -126,7 +131,10 @@ class Gate:
                               for i in range(n)], dtype=bool)
         reasoning_ok = np.array([self.rule.keeps_reasoning(texts[i], solutions[i], questions[i],
                                                            answers[i]) for i in range(n)], dtype=bool)
-        passed = complete & answer_ok & reasoning_ok
+        equations_ok = np.array([not (self.rule.reject_false_equations and complete[i]
+                                      and states_false_equation(texts[i])) for i in range(n)],
+                                dtype=bool)
+        passed = complete & answer_ok & reasoning_ok & equations_ok
         judged = np.full(n, np.nan)
         if self.judge is not None and passed.any():
             idx = np.flatnonzero(passed)
@@ -134,7 +142,7 @@ class Gate:
                                         [texts[i] for i in idx])
             judged[idx] = verdicts.astype(float)
             passed[idx] = verdicts
-        return GateResult(complete, answer_ok, reasoning_ok, judged, passed)
+        return GateResult(complete, answer_ok, reasoning_ok, equations_ok, judged, passed)
 
 
 def build_scorer(cfg: RewriterParams, model, tokenizer) -> BaseModelScorer:
@@ -148,5 +156,5 @@ def build_scorer(cfg: RewriterParams, model, tokenizer) -> BaseModelScorer:
 def build_gate(cfg: RewriterParams, scorer: BaseModelScorer) -> Gate:
     """The gate both the reward and the rewrite stage use, from `rewriter.*`."""
     rule = ReasoningRule(cfg.reasoning.enabled, cfg.reasoning.min_step_share,
-                         cfg.reasoning.min_length_ratio)
+                         cfg.reasoning.min_length_ratio, cfg.reasoning.reject_false_equations)
     return Gate(rule, scorer if cfg.judge else None)

@@ -8,6 +8,7 @@ import random
 import numpy as np
 from sacrebleu.metrics import BLEU
 
+from rlrewrite.reward.equations import states_false_equation
 from rlrewrite.reward.gate import is_answer_only, word_count
 from rlrewrite.reward.group_rewards import mean_pairwise_distance
 
@@ -40,8 +41,9 @@ SELF_BLEU_TEXTS = 200
 
 
 def reasoning_metrics(out: list[dict]) -> dict:
-    """Did the rewrites keep the reasoning? Answer-only share of the accepted rewrites, and
-    lengths (words) relative to the expert solutions they replace."""
+    """Did the rewrites keep the reasoning? Answer-only share of the accepted rewrites, the share
+    of targets stating a false equation, and lengths (words) relative to the expert solutions
+    they replace."""
     accepted = [r for r in out if r["rewritten"]]
 
     def ratio(rows, field):
@@ -50,8 +52,11 @@ def reasoning_metrics(out: list[dict]) -> dict:
 
     answer_only = [is_answer_only(r["target"], r["solution"], r["question"], r["answer"])
                    for r in accepted]
+    false_steps = [states_false_equation(r["target"]) for r in out]
     return {
         "accepted_answer_only_share": round(float(np.mean(answer_only)), 4) if accepted else None,
+        # targets (accepted rewrites and fallbacks alike) that state a false equation
+        "false_equation_share": round(float(np.mean(false_steps)), 4),
         "accepted_length_ratio": round(ratio(accepted, "target"), 4) if accepted else None,
         "target_length_ratio": round(ratio(out, "target"), 4),
     }
