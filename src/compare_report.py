@@ -24,44 +24,68 @@ still count (rlrewrite/run_records.py).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-from scipy import stats
-
+from rlrewrite.comparison import (
+    EVAL_SCALARS,
+    REFERENCE,
+    REWRITE_SCALARS,
+    ComparisonError,
+    fmt,
+    summarise,
+    verdicts,
+)
 from rlrewrite.device import hardware
-from rlrewrite.evaluation.harness import family
-from rlrewrite.evaluation.intervals import bootstrap
 from rlrewrite.experiments import experiments, read_at
-from rlrewrite.markers import fill_markers
 from rlrewrite.run_records import RecordError
 from rlrewrite.run_records import load as load_records
 from rlrewrite.run_records import save as save_record
 
 ITEMS = "data/eval/items.json"
-REFERENCE = "original"
-MIN_SEEDS = 3  # fewer seeds than this: a difference is reported, never called
-METHOD_ORDER = ("original", "prompt", "self", "rl", "dft")
-SCALARS = {  # metrics/rewrite.json key -> report label
-    "acceptance_rate": "acceptance",
-    "qa_nll_shift": "π0 NLL shift",
-    "distinct_2": "distinct-2",
-    "self_bleu": "self-BLEU",
-    "embedding_spread": "embedding spread",
-}
+TARGETS = "data/rewritten/train.jsonl"
+SAMPLES = 20  # targets committed per run (the first questions of the sft split: the same in every run)
+SFT_FIELDS = ("train_loss_first", "train_loss_final", "tokens_trained", "tokens_seen", "steps")
+EVAL_FIELDS = ("gold_nll_base", "gold_nll_tuned", "gold_nll_shift", "truncated_base",
+               "truncated_tuned", "no_answer_base", "no_answer_tuned")
 
 
 class ReportError(ValueError):
     pass
 
 
+def config_digest(params: dict) -> str:
+    """Six hex digits naming a configuration: the params without the training seeds, so runs
+    that differ only in seed share it and a changed rewriter recipe does not."""
+    rest = {k: v for k, v in params.items() if k != "seed"}
+    if isinstance(rest.get("sft"), dict):
+        rest["sft"] = {k: v for k, v in rest["sft"].items() if k != "seed"}
+    return hashlib.sha1(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:6]
+
+
+def samples_of(text: str | None) -> list[dict]:
+    """The first SAMPLES targets of a run's training set: question, expert solution, target and
+    whether it is an accepted rewrite (not a fallback)."""
+    if not text:
+        return []
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()][:SAMPLES]
+    return [{"id": r.get("id"), "question": r.get("question"), "solution": r.get("solution"),
+             "target": r.get("target"), "accepted": bool(r.get("rewritten"))} for r in rows]
+
+
 def method_label(params: dict) -> str | None:
-    """`rewrite.method`, or `dft` for expert targets under the DFT loss (`sft.loss: dft`)."""
+    """`rewrite.method`, or `dft` for expert targets under the DFT loss (`sft.loss: dft`);
+    `select` with its rule (`select-low`), and its generator where that is the rewriter
+    (`select-rl-low`)."""
     method = (params.get("rewrite") or {}).get("method")
+    if method == "select":
+        select = (params.get("rewrite") or {}).get("select") or {}
+        method = "-".join(["select"] + (["rl"] if select.get("generator") == "rl" else [])
+                          + [str(select.get("rule"))])
     if (params.get("sft") or {}).get("loss") == "dft":
         return "dft" if method == "original" else f"{method}+dft"
     return method
@@ -75,7 +99,11 @@ def load_runs(rows: list[dict], read=read_at) -> tuple[list[dict], list[dict]]:
     for row in rows:
         params = row["params"]
         sft = row["metrics"].get("metrics/sft.json", {})
-        entry = {"name": row["name"], "method": method_label(params), "seed": params.get("seed"),
+        # the pairing unit: the SFT seed where one is set (several SFT runs of one rewrite
+        # output), else the training seed
+        sft_seed = (params.get("sft") or {}).get("seed")
+        entry = {"name": row["name"], "method": method_label(params),
+                 "seed": params.get("seed") if sft_seed is None else sft_seed,
                  "data_seed": (params.get("data") or {}).get("seed"), "rev": row["rev"],
                  "precision": sft.get("precision"), "machine": sft.get("hardware") or hardware()}
         if row["state"] != "done" or row["rev"] is None:
@@ -87,6 +115,12 @@ def load_runs(rows: list[dict], read=read_at) -> tuple[list[dict], list[dict]]:
             continue
         entry["items"] = json.loads(text)
         entry["rewrite"] = row["metrics"].get("metrics/rewrite.json", {})
+        entry["sft"] = {k: sft.get(k) for k in SFT_FIELDS if k in sft}
+        downstream = row["metrics"].get("metrics/eval.json", {}).get("downstream", {})
+        entry["eval"] = {k: downstream.get(k) for k in EVAL_FIELDS if k in downstream}
+        entry["params"] = params
+        entry["config"] = config_digest(params)
+        entry["samples"] = samples_of(read(row["rev"], TARGETS))
         runs.append(entry)
     revs = defaultdict(list)
     for run in runs:
@@ -141,205 +175,110 @@ def with_records(live: list[dict], records: list[dict], prefix: str = "", match:
     return runs
 
 
-def item_matrix(runs: list[dict], tasks: list[str], which: str) -> np.ndarray:
-    """(seeds, items) of per-item scores, items of `tasks` concatenated in a fixed order."""
-    rows = []
-    for run in runs:
-        row = []
-        for task in tasks:
-            if task not in run["items"]["tasks"]:
-                raise ReportError(f"experiment {run['name']}: no items for task {task}")
-            row.extend(run["items"]["tasks"][task][which])
-        rows.append(row)
-    return np.asarray(rows, dtype=float)
+def _forgetting_columns(summary: dict) -> list[tuple[str, str, str | None]]:
+    """(header, key, family) of the forgetting columns: the primary family first, in accuracy
+    and log-probability, then the other families in accuracy, then all items."""
+    families = summary["families"]
+    primary = [summary["primary_family"]] if summary["primary_family"] in families else []
+    logp = "logp" in summary["measures"]
+    columns = []
+    for name in primary + [f for f in families if f not in primary]:
+        columns.append((f"{name} (acc)", "forgetting", name))
+        if logp and name in primary:
+            columns.append((f"{name} (logp, nats)", "forgetting_logp", name))
+    columns.append(("all items (acc)", "forgetting", None))
+    if logp:
+        columns.append(("all items (logp)", "forgetting_logp", None))
+    return columns
 
 
-def task_slices(run: dict, tasks: list[str]) -> list[slice]:
-    out, start = [], 0
-    for task in tasks:
-        n = len(run["items"]["tasks"][task]["ids"])
-        out.append(slice(start, start + n))
-        start += n
-    return out
-
-
-def t_interval(values: list[float]) -> tuple[float, float | None, float | None]:
-    values = [v for v in values if v is not None]
-    if not values:
-        return float("nan"), None, None
-    mean = float(np.mean(values))
-    if len(values) < 2:
-        return mean, None, None
-    half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values))
-    return mean, mean - half, mean + half
-
-
-def by_family(diff: np.ndarray, general: list[str], groups: list[slice], resamples: int,
-              rng) -> dict:
-    """Item-weighted forgetting of each benchmark family (standard, quiz, ...)."""
-    out = {}
-    for name in sorted({family(t) for t in general}):
-        picked = [g for t, g in zip(general, groups) if family(t) == name]
-        columns = np.concatenate([np.arange(g.start, g.stop) for g in picked])
-        sub, start = [], 0
-        for g in picked:
-            sub.append(slice(start, start + g.stop - g.start))
-            start += g.stop - g.start
-        out[name] = bootstrap(diff[:, columns], sub, resamples, rng)
-    return out
-
-
-def intervals(gain: np.ndarray, forget: np.ndarray, general: list[str], groups: list[slice],
-              resamples: int, rng) -> dict:
-    """Gain and forgetting (overall, per family, per task) of (seeds, items) matrices."""
-    return {"gain": bootstrap(gain, [slice(0, gain.shape[1])], resamples, rng),
-            "forgetting": bootstrap(forget, groups, resamples, rng) if general else None,
-            "forgetting_by_family": by_family(forget, general, groups, resamples, rng),
-            "forgetting_by_task": {t: bootstrap(forget[:, g], [slice(0, g.stop - g.start)],
-                                                resamples, rng)
-                                   for t, g in zip(general, groups)}}
-
-
-def summarise(runs: list[dict], resamples: int, seed: int, reference: str = REFERENCE) -> dict:
-    rng = np.random.default_rng(seed)
-    first = runs[0]["items"]
-    downstream = first["downstream_task"]
-    general = [t for t in first["tasks"] if t != downstream]
-    by_method = defaultdict(list)
-    for run in runs:
-        by_method[run["method"]].append(run)
-    methods = sorted(by_method, key=lambda m: (METHOD_ORDER + (m,)).index(m))
-    groups = task_slices(runs[0], general)
-    out = {"downstream_task": downstream, "general_tasks": general,
-           "families": sorted({family(t) for t in general}), "methods": {},
-           "reference": reference, "paired": {}, "runs": []}
-    for method in methods:
-        mruns = sorted(by_method[method], key=lambda r: r["seed"])
-        gain = item_matrix(mruns, [downstream], "tuned") - item_matrix(mruns, [downstream], "base")
-        forget = item_matrix(mruns, general, "base") - item_matrix(mruns, general, "tuned")
-        entry = {"seeds": [r["seed"] for r in mruns],
-                 **intervals(gain, forget, general, groups, resamples, rng)}
-        for key in SCALARS:
-            entry[key] = t_interval([r["rewrite"].get(key) for r in mruns])
-        out["methods"][method] = entry
-        forget_means = forget.mean(1) if general else np.zeros(len(mruns))
-        for run, g, f in zip(mruns, gain.mean(1), forget_means):
-            out["runs"].append({"name": run["name"], "method": method, "seed": run["seed"],
-                                "gain": round(float(g), 4), "forgetting": round(float(f), 4),
-                                "machine": run.get("machine"), "precision": run.get("precision")})
-    if reference in by_method:
-        ref = {r["seed"]: r for r in by_method[reference]}
-        for method in methods:
-            if method == reference:
-                continue
-            pairs = [(ref[r["seed"]], r) for r in sorted(by_method[method], key=lambda r: r["seed"])
-                     if r["seed"] in ref]
-            if not pairs:
-                out["paired"][method] = {"seeds": []}
-                continue
-            refs, others = [p[0] for p in pairs], [p[1] for p in pairs]
-            d_gain = item_matrix(others, [downstream], "tuned") - item_matrix(refs, [downstream], "tuned")
-            d_forget = item_matrix(refs, general, "tuned") - item_matrix(others, general, "tuned")
-            out["paired"][method] = {
-                "seeds": [r["seed"] for r in others],
-                "across_machines": [
-                    {"seed": o["seed"], reference: [r.get("machine"), r.get("precision")],
-                     method: [o.get("machine"), o.get("precision")]}
-                    for r, o in pairs
-                    if (r.get("machine"), r.get("precision")) != (o.get("machine"), o.get("precision"))],
-                **intervals(d_gain, d_forget, general, groups, resamples, rng)}
-    return out
-
-
-def fmt(interval, digits: int = 3, signed: bool = False) -> str:
-    if interval is None:
+def _cell(entry: dict, key: str, name: str | None, signed: bool, prefix: str = "") -> str:
+    if prefix + key not in entry:
         return "–"
-    mean, lo, hi = interval
-    if mean != mean:  # nan
-        return "–"
-    sign = "+" if signed else ""
-    text = f"{mean:{sign}.{digits}f}"
-    if lo is None:
-        return f"{text} (one seed)"
-    mark = " *" if signed and (lo > 0 or hi < 0) else ""
-    return f"{text} [{lo:{sign}.{digits}f}, {hi:{sign}.{digits}f}]{mark}"
-
-
-def _direction(interval, more: str, less: str, what: str) -> str:
-    mean, lo, hi = interval
-    if lo > 0:
-        return more
-    if hi < 0:
-        return less
-    return f"no resolved difference in {what}"
-
-
-def verdicts(summary: dict) -> list[str]:
-    """The paired comparisons in words, generated (README's results read from these). A
-    difference counts only with MIN_SEEDS or more seeds: with fewer, a bootstrap over seeds
-    underestimates run-to-run variation (one seed's item interval misses it entirely)."""
-    lines, reference = [], summary["reference"]
-    for method, p in summary["paired"].items():
-        seeds = p.get("seeds", [])
-        if len(seeds) < MIN_SEEDS:
-            shared = {0: "no seed", 1: "one seed"}.get(len(seeds), f"{len(seeds)} seeds")
-            measured = (f" (Δ gain {fmt(p['gain'], signed=True)}, Δ forgetting "
-                        f"{fmt(p['forgetting'], signed=True)})" if seeds else "")
-            lines.append(f"- `{method}` against `{reference}`: {shared} shared, fewer than "
-                         f"{MIN_SEEDS}: not yet a result{measured}.")
-            continue
-        gain = _direction(p["gain"], "gains more", "gains less", "gain")
-        forget = _direction(p["forgetting"], "forgets more", "forgets less", "forgetting")
-        lines.append(f"- `{method}` against `{reference}` (seeds {','.join(map(str, p['seeds']))}):"
-                     f" {gain} (Δ {fmt(p['gain'], signed=True)}), {forget} "
-                     f"(Δ {fmt(p['forgetting'], signed=True)}).")
-    return lines
+    value = entry[f"{prefix}{key}_by_family"].get(name) if name else entry[prefix + key]
+    return fmt(value, signed=signed)
 
 
 def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
-    methods = summary["methods"]
-    reference = summary["reference"]
-    families = summary["families"]
+    methods, reference = summary["methods"], summary["reference"]
+    columns = _forgetting_columns(summary)
     said = verdicts(summary)
-    lines = (["In words (generated from the paired intervals below):", "", *said, ""]
-             if said else []) + ["Per method, mean over training seeds with a 95% interval. Gain and forgetting "
-             "(accuracy points as fractions, item-weighted over "
-             f"{len(summary['general_tasks'])} general benchmarks): bootstrap over seeds and items "
-             f"({resamples} resamples); the rewrite columns: t-interval over seeds.", "",
-             "| method | seeds | downstream gain | forgetting | "
-             + " | ".join(f"forgetting: {f}" for f in families)
-             + (" | " if families else "") + " | ".join(SCALARS.values()) + " |",
-             "|---|---|---|---|" + "---|" * (len(families) + len(SCALARS))]
-    for method, e in methods.items():
-        lines.append(f"| {method} | {','.join(map(str, e['seeds']))} | {fmt(e['gain'])} "
-                     f"| {fmt(e['forgetting'])} | "
-                     + "".join(f"{fmt(e['forgetting_by_family'][f])} | " for f in families)
-                     + " | ".join(fmt(e[k]) for k in SCALARS) + " |")
-    lines += ["", "Forgetting per benchmark (base − tuned accuracy):", "",
-              "| method | " + " | ".join(summary["general_tasks"]) + " |",
-              "|---|" + "---|" * len(summary["general_tasks"])]
-    for method, e in methods.items():
-        lines.append(f"| {method} | " + " | ".join(
-            fmt(e["forgetting_by_task"][t]) for t in summary["general_tasks"]) + " |")
+    lines = (["In words (generated from the seed-level intervals below):", "", *said, ""]
+             if said else [])
+    lines += ["Gain: downstream accuracy, tuned − base. Forgetting: base − tuned, in accuracy "
+              "(acc, fractions) and in the gold option's log-probability among the options "
+              "(logp, nats), item-weighted. Intervals: 95% Student-t over training seeds (the "
+              "unit); `items` columns: bootstrap over items of the seed-averaged differences "
+              f"({resamples} resamples), how far other benchmark items could move them. "
+              f"The primary forgetting family is `{summary['primary_family']}`.", ""]
     if summary["paired"]:
-        lines += ["", f"Against `{reference}`, paired on the same items and seeds (method minus "
-                  f"{reference}; * marks an interval that excludes 0; less forgetting is "
-                  "negative):", "",
-                  "| method | seeds | Δ gain | Δ forgetting | "
-                  + "".join(f"Δ {f} | " for f in families)
-                  + " | ".join(f"Δ {t}" for t in summary["general_tasks"]) + " |",
-                  "|---|---|---|---|" + "---|" * (len(families) + len(summary["general_tasks"]))]
+        head = "| method | seeds | Δ gain | " + " | ".join(f"Δ {c[0]}" for c in columns) + " |"
+        rule = "|---|---|---|" + "---|" * len(columns)
+        lines += [f"Against `{reference}`, paired by training seed (method minus {reference}; "
+                  "* marks a seed-level interval that excludes 0; less forgetting is negative):",
+                  "", head, rule]
         for method, p in summary["paired"].items():
             if not p["seeds"]:
-                lines.append(f"| {method} | no seed shared with {reference} |" + " |" * (
-                    2 + len(families) + len(summary["general_tasks"])))
+                lines.append(f"| {method} | no seed shared with {reference} |"
+                             + " |" * (1 + len(columns)))
                 continue
-            lines.append(f"| {method} | {','.join(map(str, p['seeds']))} "
-                         f"| {fmt(p['gain'], signed=True)} | {fmt(p['forgetting'], signed=True)} | "
-                         + "".join(f"{fmt(p['forgetting_by_family'][f], signed=True)} | "
-                                   for f in families)
-                         + " | ".join(fmt(p["forgetting_by_task"][t], signed=True)
-                                      for t in summary["general_tasks"]) + " |")
+            lines.append(f"| {method} | {','.join(map(str, p['seeds']))} | "
+                         f"{fmt(p['gain'], signed=True)} | "
+                         + " | ".join(_cell(p, k, f, True) for _, k, f in columns) + " |")
+        lines += ["", "The same differences, item-level intervals (secondary):", "", head, rule]
+        for method, p in summary["paired"].items():
+            if p["seeds"]:
+                lines.append(f"| {method} | {','.join(map(str, p['seeds']))} | "
+                             f"{fmt(p['items_gain'], signed=True)} | "
+                             + " | ".join(_cell(p, k, f, True, "items_") for _, k, f in columns)
+                             + " |")
+    scalars = {**REWRITE_SCALARS, **EVAL_SCALARS}
+    lines += ["", "Per method, mean over training seeds with a 95% t-interval over seeds:", "",
+              "| method | seeds | gain | " + " | ".join(f"forgetting {c[0]}" for c in columns)
+              + " | " + " | ".join(scalars.values()) + " |",
+              "|---|---|---|" + "---|" * (len(columns) + len(scalars))]
+    for method, e in methods.items():
+        lines.append(f"| {method} | {','.join(map(str, e['seeds']))} | {fmt(e['gain'])} | "
+                     + " | ".join(_cell(e, k, f, False) for _, k, f in columns) + " | "
+                     + " | ".join(fmt(e.get(k)) for k in scalars) + " |")
+    for measure, key, unit in (("acc", "forgetting", "accuracy"),
+                               ("logp", "forgetting_logp", "gold log-probability, nats")):
+        if measure not in summary["measures"]:
+            continue
+        lines += ["", f"Forgetting per benchmark ({unit}; base − tuned; t-interval over seeds):",
+                  "", "| method | " + " | ".join(summary["general_tasks"]) + " |",
+                  "|---|" + "---|" * len(summary["general_tasks"])]
+        for method, e in methods.items():
+            lines.append(f"| {method} | " + " | ".join(
+                fmt(e[f"{key}_by_task"][t]) for t in summary["general_tasks"]) + " |")
+    lines += ["", "Power: per-seed spread of the paired forgetting differences and the seeds a "
+              "1-point difference needs (80% power, two-sided 95%; logp: 1 point converted to "
+              "nats by the runs' logp-on-accuracy slope):", "",
+              "| measure | scope | SD per seed | 1 point is | seeds for 1 point | spread from |",
+              "|---|---|---|---|---|---|"]
+    for measure, scopes in summary["power"].items():
+        for scope, p in scopes.items():
+            lines.append(f"| {measure} | {scope} | {p['sd_per_seed']} | {p['one_point']} | "
+                         f"{p['seeds_for_one_point'] or '–'} | {p['source']} ({p['dof']} dof) |")
+    primary = summary["primary_family"]
+    lines += ["", "Every run (reports/runs/<name>.json holds its items and these fields; "
+              "<name>.samples.jsonl 20 of its targets):", "",
+              f"| run | config | gain | forgetting {primary} (acc) | (logp) | SFT loss first → last "
+              "| tokens trained | target tokens | gold NLL base → tuned | truncated | no answer "
+              "| π0 NLL shift | false equations |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def num(value, digits=3):
+        return "–" if value is None else (f"{value:.{digits}f}" if isinstance(value, float)
+                                          else str(value))
+    for r in summary["runs"]:
+        lines.append(
+            f"| {r['name']} | {r.get('config') or '–'} | {num(r['gain'])} | "
+            f"{num(r.get(f'forgetting/{primary}'))} | {num(r.get(f'forgetting_logp/{primary}'))} | "
+            f"{num(r.get('sft_train_loss_first'))} → {num(r.get('sft_train_loss_final'))} | "
+            f"{num(r.get('sft_tokens_trained'))} | {num(r.get('target_tokens_mean'), 1)} | "
+            f"{num(r.get('gold_nll_base'))} → {num(r.get('gold_nll_tuned'))} | "
+            f"{num(r.get('truncated_tuned'))} | {num(r.get('no_answer_tuned'))} | "
+            f"{num(r.get('qa_nll_shift'))} | {num(r.get('false_equation_share'))} |")
     for method, p in summary["paired"].items():
         for pair in p.get("across_machines", []):
             ref, other = (", ".join(str(v or "?") for v in pair[k]) for k in (reference, method))
@@ -360,29 +299,61 @@ def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
 
 
 def figure(summary: dict, path: Path) -> None:
+    """Gain against primary-family forgetting: each seed, and each method's mean with its
+    seed-level intervals."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    primary = summary["primary_family"]
+    has_primary = primary in summary["families"]
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for i, (method, e) in enumerate(summary["methods"].items()):
         color = f"C{i}"
         runs = [r for r in summary["runs"] if r["method"] == method]
-        ax.scatter([r["forgetting"] for r in runs], [r["gain"] for r in runs], color=color,
+        key = f"forgetting/{primary}" if has_primary else "forgetting"
+        ax.scatter([r.get(key) or 0.0 for r in runs], [r["gain"] for r in runs], color=color,
                    alpha=0.35, s=18)
-        (gx, glo, ghi), (fx, flo, fhi) = e["gain"], e["forgetting"] or (0.0, 0.0, 0.0)
-        ax.errorbar(fx, gx, xerr=[[fx - flo], [fhi - fx]], yerr=[[gx - glo], [ghi - gx]],
+        forget = (e["forgetting_by_family"][primary] if has_primary else e["forgetting"]) \
+            or (0.0, None, None)
+        (gx, glo, ghi), (fx, flo, fhi) = e["gain"], forget
+        ax.errorbar(fx, gx, xerr=None if flo is None else [[fx - flo], [fhi - fx]],
+                    yerr=None if glo is None else [[gx - glo], [ghi - gx]],
                     fmt="o", color=color, capsize=3, label=f"{method} (n={len(e['seeds'])})")
     ax.axhline(0, color="0.8", lw=0.8)
     ax.axvline(0, color="0.8", lw=0.8)
-    ax.set_xlabel("forgetting (base − tuned accuracy, general benchmarks)")
+    ax.set_xlabel(f"forgetting (base − tuned accuracy, {primary if has_primary else 'all'} items)")
     ax.set_ylabel(f"downstream gain ({summary['downstream_task']})")
-    ax.set_title("Gain versus forgetting: mean and 95% interval over seeds and items")
+    ax.set_title("Gain versus forgetting: seeds and mean ± 95% t-interval over seeds")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def params_value(params: dict, key: str):
+    value = params
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise ReportError(f"--group-by {key}: no such params key ({part!r} missing)")
+        value = value[part]
+    return value
+
+
+def group_labels(runs: list[dict], group_by: str = ""):
+    """How runs are grouped into rows: the method, with the `group_by` params value beside it;
+    a method whose runs ran under more than one configuration (another rewriter recipe, say)
+    gets one row per configuration (`method@digest`), never one pooled row."""
+    def base(run):
+        if not group_by:
+            return run["method"]
+        return f"{run['method']} {group_by}={params_value(run.get('params') or {}, group_by)}"
+    configs = defaultdict(set)
+    for run in runs:
+        configs[base(run)].add(run.get("config"))
+    return lambda run: (base(run) if len(configs[base(run)]) <= 1
+                        else f"{base(run)}@{run.get('config')}")
 
 
 def main() -> None:
@@ -393,9 +364,11 @@ def main() -> None:
     parser.add_argument("--show-json", help="a saved `dvc exp show --json` instead of running it")
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0, help="the bootstrap's random seed")
-    parser.add_argument("--readme", help="also put the tables between this file's markers")
     parser.add_argument("--reference", default=REFERENCE,
                         help="the method every other one is paired against")
+    parser.add_argument("--group-by", default="",
+                        help="a params key (e.g. sft.learning_rate): groups are method and its "
+                             "value, so a sweep over it gets its own rows")
     parser.add_argument("--records", default="reports/runs",
                         help="folder of run records: finished experiments are written there and "
                              "every record is read ('' for neither)")
@@ -411,14 +384,14 @@ def main() -> None:
             raise ReportError(f"no finished experiment named {args.prefix}* (matching "
                               f"'{args.match}') with {ITEMS}, and no record in {records}"
                               + "".join(f"\n  {r['name']}: {r['reason']}" for r in left_out))
-        if args.reference not in {r["method"] for r in runs}:
-            raise ReportError(f"--reference {args.reference}: no finished experiment or record "
-                              f"of that method (methods: "
-                              f"{', '.join(sorted({r['method'] for r in runs}))})")
-        summary = summarise(runs, args.resamples, args.seed, args.reference)
+        labels = group_labels(runs, args.group_by)
+        if args.reference not in {labels(r) for r in runs}:
+            raise ReportError(f"--reference {args.reference}: no group of that name (groups: "
+                              f"{', '.join(sorted({labels(r) for r in runs}))})")
+        summary = summarise(runs, args.resamples, args.seed, args.reference, group_of=labels)
         for run in live if records is not None else []:
             save_record(run, records)
-    except (ReportError, RecordError, RuntimeError) as exc:
+    except (ReportError, RecordError, ComparisonError, RuntimeError) as exc:
         sys.exit(f"compare_report: {exc}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -427,8 +400,6 @@ def main() -> None:
     out.with_suffix(".json").write_text(json.dumps({**summary, "left_out": left_out}, indent=1) + "\n")
     Path(f"{out}_points.json").write_text(json.dumps(summary["runs"], indent=1) + "\n")
     figure(summary, out.with_suffix(".png"))
-    if args.readme:
-        fill_markers(Path(args.readme), "comparison", text + f"\n![gain versus forgetting]({out}.png)\n")
     print(out.with_suffix(".md").read_text())
 
 

@@ -27,6 +27,7 @@ from rlrewrite.reward.gate import build_gate, build_scorer
 from rlrewrite.reward.scoring import MiniLMEmbedder
 from rlrewrite.rewrite.methods import gate_verifier, rewrite_records, uses_rewriter
 from rlrewrite.rewrite.metrics import target_metrics
+from rlrewrite.rewrite.select import pool_metrics, select_records
 from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import run_reference, stage_run
 
@@ -34,6 +35,7 @@ MODEL_DIR = Path("models/base")
 ADAPTER_DIR = Path("models/rewriter")
 MERGED_DIR = Path("checkpoints/rewriter-merged")  # rl + vllm.rewriter_lora: merged (scratch)
 SFT_DATA = Path("data/prepared/sft.jsonl")
+POOL = Path("data/candidates/pool.jsonl")
 OUTPUT = Path("data/rewritten/train.jsonl")
 METRICS = Path("metrics/rewrite.json")
 SAMPLE_ROWS = 30
@@ -60,6 +62,13 @@ def log_samples(out: list[dict], last: dict[int, str]) -> None:
                      artifact_file="rewrite_samples.json")
 
 
+def read_pool(path: Path) -> dict[str, list[dict]]:
+    if not path.is_file():
+        raise DataError(f"{path}: no candidate pool (stage rewrite-candidates writes it for "
+                        "rewrite.method select: `dvc repro rewrite-candidates`)")
+    return {row["id"]: row["candidates"] for row in read_jsonl(path)}
+
+
 def main() -> None:
     params = load_stage_params("rewrite")
     cfg, gate_cfg = params.rewrite, params.rewriter
@@ -72,12 +81,12 @@ def main() -> None:
         tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
         dtype = weights_dtype(cfg.precision)
         model = AutoModelForCausalLM.from_pretrained(MODEL_DIR, dtype=dtype)
-        rewriter = uses_rewriter(cfg.method)
+        rewriter = uses_rewriter(cfg.method)  # `select` reads the pool its own stage sampled
         if rewriter and params.engine == "hf":
             model = load_rewriter(model, ADAPTER_DIR, MODEL_DIR)  # π0 + LoRA; adapter off = π0
         scorer = build_scorer(gate_cfg, model, tokenizer)  # π0, on transformers whatever the engine
         generator = None
-        if cfg.method != "original":
+        if cfg.method not in ("original", "select"):
             generator = make_generator(
                 params.engine, model=model, tokenizer=tokenizer, base_dir=MODEL_DIR,
                 adapter_dir=ADAPTER_DIR if rewriter else None, batch_size=cfg.batch_size,
@@ -87,12 +96,21 @@ def main() -> None:
 
         template = load_template(gate_cfg.prompt_file, REWRITE_FIELDS)
         started = time.perf_counter()
-        out, last = rewrite_records(records, cfg.method, template, generator,
-                                    gate_verifier(build_gate(gate_cfg, scorer)), cfg.attempts)
+        selected = {}
+        if cfg.method == "select":
+            pool = read_pool(POOL)
+            out = select_records(records, pool, cfg.select.rule, cfg.select.length_tolerance,
+                                 params.seed)
+            last = {}
+            selected = pool_metrics(records, pool, cfg.select.length_tolerance, params.seed)
+        else:
+            out, last = rewrite_records(records, cfg.method, template, generator,
+                                        gate_verifier(build_gate(gate_cfg, scorer)), cfg.attempts)
         wall = time.perf_counter() - started
         write_jsonl(OUTPUT, out)
 
-        metrics = target_metrics(out, scorer, MiniLMEmbedder(), tokenizer, params.seed)
+        metrics = {**target_metrics(out, scorer, MiniLMEmbedder(), tokenizer, params.seed),
+                   **selected}
         if generator is not None:
             metrics.update(generated_tokens=generator.stats.new_tokens,
                            generation_s=round(generator.stats.seconds, 1),

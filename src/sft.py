@@ -55,16 +55,17 @@ def main() -> None:
     except ValueError as exc:
         raise DataError(str(exc)) from None
     methods = sorted({r.get("method", "unknown") for r in records})
-    key = fingerprint(params.seed, cfg.model_dump(), records, (MODEL_DIR / "config.json").read_text(),
+    seed = cfg.effective_seed(params.seed)
+    key = fingerprint(seed, cfg.model_dump(), records, (MODEL_DIR / "config.json").read_text(),
                       launch_key(params.launch.processes, params.launch.config_file))
     main_process = is_main_process()
     resume = prepare_checkpoint_dir(CHECKPOINTS, key, owner=main_process)
 
     with stage_run("sft", params.logged()):
         if main_process:
-            mlflow.set_tags({"method": ",".join(methods), "seed": params.seed,
+            mlflow.set_tags({"method": ",".join(methods), "seed": params.seed, "sft_seed": seed,
                              "sft_mode": cfg.mode})
-        trainer = build_sft_trainer(cfg, params.seed, MODEL_DIR, dataset, CHECKPOINTS, ["mlflow"])
+        trainer = build_sft_trainer(cfg, seed, MODEL_DIR, dataset, CHECKPOINTS, ["mlflow"])
         started = time.perf_counter()
         result = trainer.train(resume_from_checkpoint=resume)
         wall = time.perf_counter() - started

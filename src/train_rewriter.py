@@ -144,7 +144,7 @@ def skip_training(params) -> None:
 def main() -> None:
     die_with_launcher()
     params = load_stage_params("rollout-and-train-rewriter")
-    if not uses_rewriter(params.rewrite.method):
+    if not uses_rewriter(params.rewrite.method, params.rewrite.select.generator):
         if is_main_process():
             skip_training(params)
         return

@@ -29,6 +29,10 @@ def items(rng, base_p: float, tuned_p: dict, down_tuned: float) -> dict:
     return {"downstream_task": "downstream_math", "tasks": tasks}
 
 
+TARGETS = [{"id": f"r{i}", "question": f"q{i}", "solution": f"s{i}", "target": f"t{i}",
+            "rewritten": i % 2 == 0, "method": "rl"} for i in range(25)]
+
+
 def row(name, method, seed, state="done", data_seed=0, acceptance=0.5):
     return {"name": name, "state": state, "rev": None if state != "done" else f"rev-{name}",
             "params": {"seed": seed, "rewrite": {"method": method}, "data": {"seed": data_seed}},
@@ -47,7 +51,9 @@ def grid(forget_rl: float = 0.05, forget_original: float = 0.4):
     rows.append(row("rl-s3", "rl", 3, state="running"))
     rows.append(row("rl-s4", "rl", 4, state="failed"))
     rows.append(row("prompt-s0", "prompt", 0))  # finished, but its commit has no items
-    return rows, lambda rev, path: store.get(rev)
+    targets = "".join(json.dumps(t) + "\n" for t in TARGETS)
+    return rows, lambda rev, path: (store.get(rev) if path == "data/eval/items.json"
+                                    else targets if rev in store else None)
 
 
 def test_intervals_cover_the_means_and_a_real_difference_is_resolved():
@@ -74,7 +80,7 @@ def test_intervals_cover_the_means_and_a_real_difference_is_resolved():
     assert "| rl | 0,1,2 |" in text and " *" in text  # the resolved difference is marked
     assert "- rl-s3 (rl, seed 3): running" in text and "- prompt-s0 (prompt, seed 0): no " in text
     assert "- `rl` against `original` (seeds 0,1,2): no resolved difference in gain" in text
-    assert "forgets less (Δ -0." in text
+    assert "forgets less (accuracy Δ -0." in text
 
 
 def test_no_difference_is_not_marked_resolved():
@@ -89,7 +95,8 @@ def test_one_seed_has_no_seed_interval_but_an_item_interval():
     runs = [r for r in load_runs(rows, read)[0] if r["seed"] == 0]
     summary = summarise(runs, resamples=200, seed=0)
     assert summary["methods"]["rl"]["acceptance_rate"][1] is None
-    assert summary["paired"]["rl"]["forgetting"][1] is not None
+    assert summary["paired"]["rl"]["forgetting"][1] is None  # no seed-level interval...
+    assert summary["paired"]["rl"]["items_forgetting"][1] is not None  # ...an item-level one
     text = markdown(summary, [], 200)
     assert "(one seed)" in text
     assert "- `rl` against `original`: one seed shared, fewer than 3: not yet a result (Δ gain" in text
@@ -110,9 +117,13 @@ def test_records_alone_give_the_same_report_and_a_live_run_replaces_its_record(t
     live, left_out = load_runs(rows, read)
     for run in live:
         run_records.save(run, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{r['name']}.json" for r in live)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{r['name']}{suffix}" for r in live for suffix in (".json", ".samples.jsonl"))
     records = run_records.load(tmp_path)
     assert {r["record"] for r in records} == {str(tmp_path / f"{r['name']}.json") for r in live}
+    samples = (tmp_path / "rl-s0.samples.jsonl").read_text().splitlines()
+    assert len(samples) == 20 and json.loads(samples[1]) == {
+        "id": "r1", "question": "q1", "solution": "s1", "target": "t1", "accepted": False}
     same = lambda summary: json.dumps(summary, sort_keys=True)  # noqa: E731
     assert same(summarise(with_records([], records), 300, 0)) == same(summarise(live, 300, 0))
 
@@ -169,9 +180,9 @@ def test_a_record_of_other_items_is_refused_by_name(tmp_path):
 
 def test_a_broken_record_is_named(tmp_path):
     path = tmp_path / "rl-s0.json"
-    for text, error in (('{"format": 1, "name": "rl-s0"}', "rl-s0.json: missing method, seed"),
+    for text, error in (('{"format": 2, "name": "rl-s0"}', "rl-s0.json: missing method, seed"),
                         ("{not json", "rl-s0.json: not JSON"),
-                        ('{"format": 99}', "rl-s0.json: not a run record of format 1")):
+                        ('{"format": 1}', "rl-s0.json: not a run record of format 2")):
         path.write_text(text)
         with pytest.raises(run_records.RecordError, match=error):
             run_records.load(tmp_path)
@@ -207,9 +218,9 @@ def test_the_script_writes_the_report_and_figure_from_dvc_exp_show(tmp_path):
     exps = []
     for r in rows:
         rev = None
-        if r["rev"] and read(r["rev"], "") is not None:
+        if r["rev"] and read(r["rev"], "data/eval/items.json") is not None:
             (repo / "data/eval").mkdir(parents=True, exist_ok=True)
-            (repo / "data/eval/items.json").write_text(read(r["rev"], ""))
+            (repo / "data/eval/items.json").write_text(read(r["rev"], "data/eval/items.json"))
             subprocess.run(git + ["add", "-A"], check=True)
             subprocess.run(git + ["commit", "-qm", r["name"]], check=True)
             rev = subprocess.run(git[:3] + ["rev-parse", "HEAD"], capture_output=True,
@@ -237,7 +248,7 @@ def test_the_script_writes_the_report_and_figure_from_dvc_exp_show(tmp_path):
     points = json.loads((tmp_path / "reports/comparison_points.json").read_text())
     assert {(p["method"], p["seed"]) for p in points} == {(m, s) for m in ("original", "rl")
                                                           for s in (0, 1, 2)}
-    records = sorted(p.name for p in (repo / "reports/runs").iterdir())
+    records = sorted(p.name for p in (repo / "reports/runs").glob("*.json"))
     assert records == [f"{m}-s{s}.json" for m in ("original", "rl") for s in (0, 1, 2)]
 
     # The experiments are gone (a fresh checkout): the records alone give the same tables.
@@ -260,3 +271,51 @@ def test_another_reference_method_is_paired_against():
     assert mean == pytest.approx(-against_original) and mean > 0
     text = markdown(summary, [], 200)
     assert "Against `rl`, paired" in text and "- `original` against `rl` (seeds 0,1,2)" in text
+
+
+def logp_run(method, seed, shift, config="c1"):
+    """A run with a standard and a quiz task, accuracy and gold log-probabilities: the tuned
+    model's log-probabilities fall by `shift` nats on average (with per-seed noise)."""
+    base_rng, rng = np.random.default_rng(5), np.random.default_rng(hash((method, seed)) % 2**32)
+    tasks = {"downstream_math": {"ids": ["0", "1"], "base": [0.0, 0.0], "tuned": [1.0, 0.0]}}
+    for task, n in (("std_piqa", 300), ("quiz_a", 80)):
+        base_logp = base_rng.normal(-0.8, 0.3, n)
+        tuned_logp = base_logp - shift - rng.normal(0, 0.02) - rng.normal(0, 0.05, n)
+        base = (base_logp > -0.8).astype(float)
+        tasks[task] = {"ids": [str(i) for i in range(n)], "base": base.tolist(),
+                       "tuned": (tuned_logp > -0.8).astype(float).tolist(),
+                       "base_logp": base_logp.tolist(), "tuned_logp": tuned_logp.tolist()}
+    return {"name": f"{method}-s{seed}", "method": method, "seed": seed, "config": config,
+            "items": {"downstream_task": "downstream_math", "tasks": tasks}, "rewrite": {}}
+
+
+def test_the_continuous_measure_the_primary_family_and_power():
+    runs = [logp_run(m, s, shift) for m, shift in (("original", 0.10), ("rl", 0.02))
+            for s in range(5)]
+    summary = summarise(runs, resamples=200, seed=0)
+    assert summary["measures"] == ["acc", "logp"] and summary["families"] == ["quiz", "standard"]
+    paired = summary["paired"]["rl"]
+    mean, lo, hi = paired["forgetting_logp_by_family"]["standard"]
+    assert mean == pytest.approx(-0.08, abs=0.02) and hi < 0
+    assert len(paired["per_seed"]["forgetting_logp/standard"]) == 5
+    power = summary["power"]
+    assert power["logp"]["standard"]["source"] == "paired differences"
+    assert power["acc"]["standard"]["seeds_for_one_point"] >= 2
+    assert power["logp"]["standard"]["one_point"] > 0  # nats per accuracy point: same sign
+    text = markdown(summary, [], 200)
+    assert "forgets less on the standard family (accuracy Δ -0.0" in text
+    assert "gold log-probability Δ -0.0" in text
+    assert "| logp | standard |" in text
+
+
+def test_runs_of_another_configuration_are_never_pooled():
+    from compare_report import group_labels
+
+    runs = ([logp_run("original", s, 0.1) for s in range(3)]
+            + [logp_run("rl", s, 0.05, config="old") for s in range(3)]
+            + [logp_run("rl", s, 0.02, config="new") for s in range(3)])
+    labels = group_labels(runs)
+    assert {labels(r) for r in runs} == {"original", "rl@old", "rl@new"}
+    summary = summarise(runs, resamples=100, seed=0, group_of=labels)
+    assert set(summary["paired"]) == {"rl@old", "rl@new"}
+    assert summary["methods"]["rl@new"]["seeds"] == [0, 1, 2]

@@ -43,7 +43,7 @@ def tiny_pipeline_params(repo: Path, tiny_model_dir: Path) -> dict:
                               max_steps=2, save_steps=1, embedder="policy", precision="fp32")
     params["rewrite"].update(batch_size=4, max_new_tokens=8, precision="fp32")
     params["sft"].update(epochs=1.0, batch_size=4, max_length=96, precision="fp32")
-    params["evaluate"].update(limit=2, batch_size=4, precision="fp32", quiz_variants=["mc", "gen"])
+    params["evaluate"].update(limit=2, batch_size=4, precision="fp32", quiz_variants=["mc", "mc_plain", "gen"])
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     return params
 
@@ -59,9 +59,10 @@ def test_pipeline_runs_and_is_cached(tmp_path, tiny_vllm_model_dir):
     assert params["engine"] == "vllm"
 
     out = dvc(repo, "repro")
-    for stage in ("validate", "prepare", "rollout-and-train-rewriter", "rewrite", "sft",
-                  "evaluate-base", "evaluate"):
+    for stage in ("validate", "prepare", "rollout-and-train-rewriter", "rewrite-candidates",
+                  "rewrite", "sft", "evaluate-base", "evaluate"):
         assert f"Running stage '{stage}'" in out
+    assert (repo / "data/candidates/NOT_USED.json").exists()  # rl samples no pool
     assert (repo / "models/base/config.json").exists()
     sizes = {s: len((repo / f"data/prepared/{s}.jsonl").read_text().splitlines())
              for s in ("sft", "rl", "test")}
@@ -93,7 +94,10 @@ def test_pipeline_runs_and_is_cached(tmp_path, tiny_vllm_model_dir):
 
     assert (repo / "models/sft/config.json").exists()
     sft = json.loads((repo / "metrics/sft.json").read_text())
-    assert sft["examples"] == 6 and sft["tokens_seen"] > 0
+    assert sft["examples"] == 6 and sft["tokens_seen"] > sft["tokens_trained"] > 0
+    assert sft["train_loss_first"] > 0
+    curve = (repo / "metrics/sft_steps.tsv").read_text().splitlines()
+    assert curve[0].split("\t") == ["step", "loss", "learning_rate"] and len(curve) == 1 + sft["steps"]
     evaluation = json.loads((repo / "metrics/eval.json").read_text())
     usage = {"time_s", "peak_rss_gib", "device", "hardware", "precision", "engine",
              "mlflow_run_id"}
@@ -111,8 +115,13 @@ def test_pipeline_runs_and_is_cached(tmp_path, tiny_vllm_model_dir):
                                              "gold_nll_base", "gold_nll_shift"}
     quiz = [f"quiz_{t}" for t in params["benchmarks"]["quiz_tasks"]]
     assert set(evaluation["general"]) == set(quiz + [f"{t}_gen" for t in quiz]
+                                             + [f"{t}_plain" for t in quiz]
                                              + ["std_piqa", "std_lambada_openai"])
-    assert set(evaluation["families"]) == {"quiz", "standard"}
+    assert set(evaluation["families"]) == {"quiz", "quiz_plain", "standard"}
+    # the continuous measure where every task of a family has options (not the generated quiz)
+    assert "forgetting_logp" in evaluation["families"]["standard"]
+    assert "forgetting_logp" in evaluation["families"]["quiz_plain"]
+    assert "forgetting_logp" not in evaluation["families"]["quiz"]
     paired = json.loads((repo / "data/eval/items.json").read_text())["tasks"]
     assert evaluation["forgetting"]["items"] == sum(
         len(paired[t]["ids"]) for t in evaluation["general"])
@@ -121,7 +130,8 @@ def test_pipeline_runs_and_is_cached(tmp_path, tiny_vllm_model_dir):
     again = dvc(repo, "repro")
     assert re.findall(r"Running stage '([^']+)'", again) == ["validate"]  # it always runs
     assert set(re.findall(r"Stage '([^']+)' didn't change, skipping", again)) == {
-        "prepare", "rollout-and-train-rewriter", "rewrite", "sft", "evaluate-base", "evaluate"}
+        "prepare", "rollout-and-train-rewriter", "rewrite-candidates", "rewrite", "sft",
+        "evaluate-base", "evaluate"}
 
     # one MLflow parent run per experiment (the no-op repro adds none), its stages its children
     import mlflow
@@ -152,6 +162,16 @@ def test_pipeline_runs_and_is_cached(tmp_path, tiny_vllm_model_dir):
     out = dvc(repo, "status")
     assert "rollout-and-train-rewriter" in out and "prepare:" not in out
 
+    # another SFT seed reruns SFT and its evaluation only: one rewrite output, several SFT runs
+    params["rewriter"]["lambda_div"] = 0.5
+    params["sft"]["seed"] = 3
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    out = dvc(repo, "status")
+    assert "sft:" in out and "evaluate:" in out, out
+    for stage in ("prepare:", "rollout-and-train-rewriter:", "rewrite:", "evaluate-base:"):
+        assert stage not in out, out
+    params["sft"]["seed"] = None
+
     # another training seed keeps the data and the base scores: items stay paired across seeds
     params["rewriter"]["lambda_div"] = 0.5
     params["seed"] = 1
@@ -164,6 +184,25 @@ def test_pipeline_runs_and_is_cached(tmp_path, tiny_vllm_model_dir):
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     out = dvc(repo, "status")
     assert "prepare:" in out and "evaluate-base:" in out, out
+
+    # select: the pool is sampled once; another rule reruns only rewrite and what follows
+    params["data"]["seed"] = 0
+    params["rewrite"].update(method="select", temperature=0.7)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    out = dvc(repo, "repro", "rewrite")
+    assert "Running stage 'rewrite-candidates'" in out and "Running stage 'rewrite'" in out
+    assert "rewrite.method=select does not use the rewriter; nothing trained" in out, out
+    pool = [json.loads(line) for line in (repo / "data/candidates/pool.jsonl").read_text().splitlines()]
+    assert len(pool) == 6 and all(len(p["candidates"]) == 4 for p in pool)
+    assert all(c["nll"] > 0 for p in pool for c in p["candidates"])
+    assert any(c["tokens"] > 0 for p in pool for c in p["candidates"])
+    chosen = [json.loads(line) for line in (repo / "data/rewritten/train.jsonl").read_text().splitlines()]
+    assert {r["method"] for r in chosen} == {"select"} and len(chosen) == 6
+    assert "pool_pass_rate" in json.loads((repo / "metrics/rewrite.json").read_text())
+    params["rewrite"]["select"]["rule"] = "high"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    out = dvc(repo, "status")
+    assert "rewrite:" in out and "rewrite-candidates:" not in out, out
 
 
 @pytest.mark.slow

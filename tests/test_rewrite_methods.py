@@ -33,7 +33,7 @@ def verify(batch, outputs):
     return [f"\\boxed{{{r['answer']}}}" in o.text for r, o in zip(batch, outputs)]
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "select"])  # select: test_select
 def test_every_method_keeps_one_record_per_question_in_order(method):
     out, _ = rewrite_records(RECORDS, method, TEMPLATE, ScriptedModel(), verify, attempts_per_question=2)
     assert [r["id"] for r in out] == [r["id"] for r in RECORDS]

@@ -187,15 +187,33 @@ class RewriterParams(_Section):
         return self
 
 
+class SelectParams(_Section):
+    """`rewrite.select`: targets chosen by π0-likelihood from a pool (rewrite/select.py)."""
+
+    candidates: int  # rewrites sampled per question (stage rewrite-candidates)
+    generator: Literal["prompt", "rl"]  # prompt: π0 with the rewrite prompt; rl: the rewriter
+    rule: Literal["low", "high", "random"]  # which eligible candidate: by π0 NLL, or at random
+    length_tolerance: float  # eligible: within this share of the median passing length
+
+    @model_validator(mode="after")
+    def _sane(self) -> SelectParams:
+        if self.candidates < 1:
+            raise ValueError("candidates must be at least 1")
+        if not 0 <= self.length_tolerance <= 1:
+            raise ValueError("length_tolerance must be in [0, 1]")
+        return self
+
+
 class RewriteParams(_Section):
     """Stage `rewrite`: Generate-Verify-Fallback over the sft split (docs/method.md, Stage 2)."""
 
-    method: Literal["original", "prompt", "self", "rl"]
+    method: Literal["original", "prompt", "self", "rl", "select"]
     attempts: int  # generations per question (per phase for `self`) before falling back
     temperature: float  # 0: greedy
     batch_size: int
     max_new_tokens: int
     precision: Literal["auto", "fp32", "bf16"]
+    select: SelectParams  # method select only
 
     @model_validator(mode="after")
     def _sane(self) -> RewriteParams:
@@ -206,12 +224,18 @@ class RewriteParams(_Section):
             raise ValueError("temperature must be >= 0")
         if self.attempts > 1 and self.temperature == 0:
             raise ValueError("attempts > 1 needs temperature > 0: greedy decoding repeats itself")
+        if self.method == "select" and self.select.candidates > 1 and self.temperature == 0:
+            raise ValueError("method select samples select.candidates > 1 rewrites: it needs "
+                             "temperature > 0 (greedy decoding repeats itself)")
         return self
 
 
 class SFTParams(_Section):
     """Stage `sft`: the same settings whatever the rewrite method (docs/method.md, Stage 3)."""
 
+    # SFT's own seed (data order, initialisation of LoRA weights); null: the training seed `seed`.
+    # Sweeping it reruns only `sft` and `evaluate`: one rewrite output feeds several SFT runs
+    seed: int | None
     mode: Literal["full", "lora"]
     # nll: cross-entropy on the targets; dft: TRL's Dynamic Fine-Tuning (each token's loss
     # scaled by its probability, arXiv 2508.05629), a loss-level answer to the same mismatch
@@ -233,7 +257,12 @@ class SFTParams(_Section):
                 raise ValueError(f"{name} must be at least 1")
         if self.epochs <= 0 or self.learning_rate <= 0:
             raise ValueError("epochs and learning_rate must be positive")
+        if self.seed is not None and self.seed < 0:
+            raise ValueError("seed must be at least 0 (or null: the training seed)")
         return self
+
+    def effective_seed(self, training_seed: int) -> int:
+        return training_seed if self.seed is None else self.seed
 
 
 class EvaluateParams(_Section):

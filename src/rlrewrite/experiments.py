@@ -55,8 +55,9 @@ def read_at(rev: str, path: str, repo: str | Path = ".") -> str | None:
     git-tracked; None where it is absent."""
     import dvc.api
     from dvc.exceptions import DvcException
+    from scmrepo.exceptions import SCMError
 
     try:
         return dvc.api.read(path, repo=str(repo), rev=rev)
-    except (DvcException, FileNotFoundError):
+    except (DvcException, SCMError, FileNotFoundError):  # SCMError: a commit that is not here
         return None

@@ -3,10 +3,12 @@
 A DVC experiment lives in git refs and the DVC cache of the checkout that ran it; neither
 travels with a `git clone` (nor survives a fresh checkout), so a seed grid that takes longer
 than one working session would start over each time. The comparison report therefore writes
-what it pairs — method, seeds, precision, hardware, rewrite metrics and the per-item base/tuned
-scores — into one small JSON file per experiment (~30 KB), committed beside the report, and reads
-those files back next to the live experiments. A live experiment replaces the record of the
-same name.
+what it pairs and what lets anyone check a row — method, seeds, params and their configuration
+digest, precision, hardware, the rewrite, SFT and downstream metrics (SFT loss first and last,
+tokens trained, gold-solution NLL, truncation, no-answer) and the per-item base/tuned scores with
+every option's log-likelihood — into one JSON file per experiment (~150 KB), and 20 of its SFT
+targets into `<name>.samples.jsonl`, committed beside the report; it reads the records back next
+to the live experiments. A live experiment replaces the record of the same name.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-FORMAT = 1
-FIELDS = ("name", "method", "seed", "data_seed", "rev", "precision", "machine", "items", "rewrite")
+FORMAT = 2  # 1: before the per-option log-likelihoods and the check fields (reports/runs-2026-12-06)
+FIELDS = ("name", "method", "seed", "data_seed", "rev", "precision", "machine", "config", "params",
+          "rewrite", "sft", "eval", "items")
 
 
 class RecordError(ValueError):
@@ -31,10 +34,16 @@ def save(run: dict, directory: Path) -> dict:
     path = directory / f"{run['name']}.json"
     record = {"format": FORMAT, **{k: run[k] for k in FIELDS}}
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, separators=(",", ":")) + "\n")
-    tmp.replace(path)
+    _write(path, json.dumps(record, separators=(",", ":")) + "\n")
+    _write(directory / f"{run['name']}.samples.jsonl",
+           "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in run.get("samples", [])))
     return record
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def load_one(path: Path) -> dict:

@@ -4,6 +4,8 @@
 - prompt:   π0 rewrites with the fixed rewrite prompt (SDFT-style).
 - self:     π0 answers the question itself (plain QA turn); where wrong, a guided rewrite.
 - rl:       the trained rewriter (π0 + LoRA) rewrites with the same prompt.
+- select:   one of K verified rewrites chosen by π0-likelihood (rewrite/select.py; its pool comes
+            from stage rewrite-candidates).
 Every method verifies with the reward's gate and falls back to the expert solution, so the output
 has exactly one target per input question, in input order.
 """
@@ -15,12 +17,13 @@ from collections.abc import Callable
 from rlrewrite.engines.completion import Completion
 from rlrewrite.prompts import rewrite_prompt, user_turn
 
-METHODS = ("original", "prompt", "self", "rl")
+METHODS = ("original", "prompt", "self", "rl", "select")
 
 
-def uses_rewriter(method: str) -> bool:
-    """Only `rl` rewrites with the trained rewriter; the stage that trains it skips the others."""
-    return method == "rl"
+def uses_rewriter(method: str, select_generator: str | None = None) -> bool:
+    """`rl`, and `select` drawing its pool from the rewriter, rewrite with the trained rewriter;
+    the stage that trains it skips the others."""
+    return method == "rl" or (method == "select" and select_generator == "rl")
 
 Generate = Callable[[list[list[dict]], str], list[Completion]]
 Verify = Callable[[list[dict], list[Completion]], list[bool]]
@@ -62,6 +65,9 @@ def rewrite_records(records: list[dict], method: str, rewrite_template: str | No
         raise ValueError(f"rewrite.method: unknown method '{method}'; known: {list(METHODS)}")
     if method == "original":
         return [_result(r, method, r["solution"], False, 0) for r in records], {}
+    if method == "select":
+        raise ValueError("rewrite.method select chooses from a pool (rewrite/select.py), it does "
+                         "not generate here")
 
     def make_rewrite_prompt(record):
         return rewrite_prompt(rewrite_template, record["question"], record["solution"])
