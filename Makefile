@@ -87,4 +87,4 @@ recipe: setup
 	$(BIN)/python -m rlrewrite.recipes $(RECIPE)
 
 report: setup
-	$(BIN)/python src/compare_report.py --match '^(original|prompt|self|rl|dft)-s[0-9]+$$' --readme README.md
+	$(BIN)/python src/compare_report.py --match '^(original|prompt|self|rl|dft|select-[a-z-]+)-s[0-9]+$$'

@@ -1,8 +1,8 @@
 """Benchmark: every stage's wall time, peak RSS and throughput, against this machine's measured
-matmul peak; the README's timing table.
+matmul peak; the timing table in docs/performance.md.
 
     python benchmarks/matmul_peak.py --out reports/machine_peak.json   # once per machine
-    python benchmarks/dag_timing.py --run --readme README.md           # dvc repro --force, timed
+    python benchmarks/dag_timing.py --run --doc docs/performance.md           # dvc repro --force, timed
     python benchmarks/dag_timing.py                                    # table of metrics/*.json
     python benchmarks/dag_timing.py --exp rl-s0                        # ... of an experiment's
 
@@ -120,7 +120,7 @@ def main() -> None:
                              "experiment's, from its queue start to its commit)")
     parser.add_argument("--peak", default="reports/machine_peak.json")
     parser.add_argument("--out", default="reports/dag_timing")
-    parser.add_argument("--readme", help="fill this file's dag-timing markers")
+    parser.add_argument("--doc", help="fill this docs file's dag-timing markers (docs/performance.md)")
     args = parser.parse_args()
     total_s = args.wall_s
     if args.run:
@@ -142,8 +142,8 @@ def main() -> None:
     Path(f"{args.out}.json").write_text(json.dumps({"machine": peak, "total_s": total_s,
                                                     "stages": rows}, indent=1) + "\n")
     Path(f"{args.out}.md").write_text(text)
-    if args.readme:
-        fill_markers(Path(args.readme), "dag-timing", text)
+    if args.doc:
+        fill_markers(Path(args.doc), "dag-timing", text)
     print(text)
 
 

@@ -6,10 +6,10 @@ solutions with the project's own SFT trainer and `sft` params, score the tuned m
 accuracy with a 95% paired-bootstrap interval on the gain, the truncation and no-answer rates, and
 the mean per-token NLL of the gold test solutions under both models (a continuous measure).
 
-    python benchmarks/downstream_candidates.py [--only NAME ...] [--test 200] [--readme README.md]
+    python benchmarks/downstream_candidates.py [--only NAME ...] [--test 200] [--doc docs/experiments.md]
 
 Writes reports/downstream_candidates.json (merged with earlier runs) and the table, also between
-README's `<!-- candidates:start/end -->` markers with --readme (--table-only: no new runs).
+docs/experiments.md's `<!-- candidates:start/end -->` markers with --doc (--table-only: no new runs).
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def main() -> None:
     parser.add_argument("--sft", type=int, default=400)
     parser.add_argument("--test", type=int, default=200)
     parser.add_argument("--max-new-tokens", type=int, default=256)
-    parser.add_argument("--readme", help="also put the table between this file's markers")
+    parser.add_argument("--doc", help="also put the table between this docs file's markers (docs/experiments.md)")
     parser.add_argument("--table-only", action="store_true", help="run nothing, print the table")
     args = parser.parse_args()
     report = json.loads(REPORT.read_text()) if REPORT.exists() else {}
@@ -200,8 +200,8 @@ def main() -> None:
               f"gold NLL {r['gold_nll_base']:.3f} -> {r['gold_nll_tuned']:.3f} "
               f"truncated {r['tuned']['truncated']:.2f} ({r['seconds']:.0f} s)", flush=True)
     print(table(report))
-    if args.readme:
-        fill_markers(Path(args.readme), "candidates", table(report))
+    if args.doc:
+        fill_markers(Path(args.doc), "candidates", table(report))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Compare rewrite methods across training seeds: reports/comparison.{md,json,png}.
 
-    python src/compare_report.py [--prefix grid-] [--match REGEX] [--readme README.md]
+    python src/compare_report.py [--prefix grid-] [--match REGEX]
 
 Reads every DVC experiment (`dvc exp show --json --all-commits`) whose name starts with
 `--prefix`, and from each finished one its method (`rewrite.method`), training seed (`seed`),
@@ -180,15 +180,16 @@ def _forgetting_columns(summary: dict) -> list[tuple[str, str, str | None]]:
     and log-probability, then the other families in accuracy, then all items."""
     families = summary["families"]
     primary = [summary["primary_family"]] if summary["primary_family"] in families else []
-    logp = "logp" in summary["measures"]
+    continuous = "prob" in summary["measures"]
     columns = []
     for name in primary + [f for f in families if f not in primary]:
         columns.append((f"{name} (acc)", "forgetting", name))
-        if logp and name in primary:
-            columns.append((f"{name} (logp, nats)", "forgetting_logp", name))
+        if continuous and name in primary:
+            columns += [(f"{name} (prob)", "forgetting_prob", name),
+                        (f"{name} (logp, nats)", "forgetting_logp", name)]
     columns.append(("all items (acc)", "forgetting", None))
-    if logp:
-        columns.append(("all items (logp)", "forgetting_logp", None))
+    if continuous:
+        columns.append(("all items (prob)", "forgetting_prob", None))
     return columns
 
 
@@ -242,6 +243,7 @@ def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
                      + " | ".join(_cell(e, k, f, False) for _, k, f in columns) + " | "
                      + " | ".join(fmt(e.get(k)) for k in scalars) + " |")
     for measure, key, unit in (("acc", "forgetting", "accuracy"),
+                               ("prob", "forgetting_prob", "gold probability among the options"),
                                ("logp", "forgetting_logp", "gold log-probability, nats")):
         if measure not in summary["measures"]:
             continue
@@ -252,8 +254,8 @@ def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
             lines.append(f"| {method} | " + " | ".join(
                 fmt(e[f"{key}_by_task"][t]) for t in summary["general_tasks"]) + " |")
     lines += ["", "Power: per-seed spread of the paired forgetting differences and the seeds a "
-              "1-point difference needs (80% power, two-sided 95%; logp: 1 point converted to "
-              "nats by the runs' logp-on-accuracy slope):", "",
+              "1-point accuracy difference needs (80% power, two-sided 95%; prob and logp: 1 "
+              "accuracy point converted by the runs' slope of that measure on accuracy):", "",
               "| measure | scope | SD per seed | 1 point is | seeds for 1 point | spread from |",
               "|---|---|---|---|---|---|"]
     for measure, scopes in summary["power"].items():
@@ -263,9 +265,9 @@ def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
     primary = summary["primary_family"]
     lines += ["", "Every run (reports/runs/<name>.json holds its items and these fields; "
               "<name>.samples.jsonl 20 of its targets):", "",
-              f"| run | config | gain | forgetting {primary} (acc) | (logp) | SFT loss first → last "
+              f"| run | config | gain | forgetting {primary} (acc) | (prob) | (logp) | SFT loss first → last "
               "| tokens trained | target tokens | gold NLL base → tuned | truncated | no answer "
-              "| π0 NLL shift | false equations |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| π0 NLL shift | false equations |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def num(value, digits=3):
         return "–" if value is None else (f"{value:.{digits}f}" if isinstance(value, float)
@@ -273,7 +275,8 @@ def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
     for r in summary["runs"]:
         lines.append(
             f"| {r['name']} | {r.get('config') or '–'} | {num(r['gain'])} | "
-            f"{num(r.get(f'forgetting/{primary}'))} | {num(r.get(f'forgetting_logp/{primary}'))} | "
+            f"{num(r.get(f'forgetting/{primary}'))} | {num(r.get(f'forgetting_prob/{primary}'))} | "
+            f"{num(r.get(f'forgetting_logp/{primary}'))} | "
             f"{num(r.get('sft_train_loss_first'))} → {num(r.get('sft_train_loss_final'))} | "
             f"{num(r.get('sft_tokens_trained'))} | {num(r.get('target_tokens_mean'), 1)} | "
             f"{num(r.get('gold_nll_base'))} → {num(r.get('gold_nll_tuned'))} | "

@@ -1,13 +1,13 @@
 """Did the rewriter keep the reasoning? One row per DVC experiment, from `dvc exp show --json`.
 
-    python src/rewriter_report.py --prefix gate- --out reports/rewriter_runs.md --readme README.md
+    python src/rewriter_report.py --prefix gate- --out reports/rewriter_runs.md --doc docs/experiments.md
 
 For each finished experiment whose name starts with `--prefix`: seed, engine, the rewriter's
 gate pass rate and answer-only share (first → last fifth of its GRPO steps), and the `rewrite`
 stage's acceptance, answer-only share of the accepted rewrites, target length relative to the
 expert solutions and π0 NLL shift; then whether each meets the non-collapse criteria. Running or
 failed experiments are listed as such, never dropped. Experiments of every commit are read
-(`--all-commits`), so runs made before a code change stay in the table. With `--readme`, the
+(`--all-commits`), so runs made before a code change stay in the table. With `--doc`, the
 table also replaces what lies between the `rewriter-runs` markers of that file.
 """
 
@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--prefix", default="", help="experiment names to include")
     parser.add_argument("--out", default="reports/rewriter_runs.md")
     parser.add_argument("--show-json", help="a saved `dvc exp show --json` instead of running it")
-    parser.add_argument("--readme", help="also put the table between this file's markers")
+    parser.add_argument("--doc", help="also put the table between this docs file's markers (docs/experiments.md)")
     args = parser.parse_args()
     rows = [summarise(r) for r in experiments(args.prefix, args.show_json)]
     if not rows:
@@ -102,8 +102,8 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(markdown(rows))
     out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
-    if args.readme:
-        fill_markers(Path(args.readme), "rewriter-runs", markdown(rows))
+    if args.doc:
+        fill_markers(Path(args.doc), "rewriter-runs", markdown(rows))
     print(out.read_text())
 
 

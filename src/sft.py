@@ -17,6 +17,7 @@ import mlflow
 from rlrewrite.config import ParamsError
 from rlrewrite.device import precision_label
 from rlrewrite.jsonl import DataError, read_jsonl, write_json
+from rlrewrite.model_card import write_card
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import die_with_launcher, is_main_process, run_reference, stage_run
@@ -93,6 +94,12 @@ def main() -> None:
         metrics.update(usage)
         write_json(METRICS, {**metrics, **run_reference()})
         write_loss_curve(trainer.state.log_history)
+        write_card(OUTPUT_DIR, title="π0 after SFT on rewritten targets",
+                   summary=f"SFT ({cfg.mode}, loss {cfg.loss}) on {len(dataset)} targets of "
+                           f"method {', '.join(methods)} (data/rewritten/train.jsonl).",
+                   base_model=params.model.name, data=f"{TRAIN_DATA} ({', '.join(methods)})",
+                   params={"seed": params.seed, "sft": cfg.model_dump()}, metrics=metrics,
+                   tags=["sft", *methods])
         log_usage(usage)
         print("sft:", metrics)
     shutil.rmtree(CHECKPOINTS, ignore_errors=True)

@@ -26,6 +26,7 @@ from rlrewrite.config import ParamsError
 from rlrewrite.device import precision_label
 from rlrewrite.engines.adapters import save_rewriter
 from rlrewrite.jsonl import DataError, read_jsonl, write_json
+from rlrewrite.model_card import write_card
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.rewrite.methods import uses_rewriter
 from rlrewrite.stage_params import load_stage_params
@@ -184,6 +185,12 @@ def main() -> None:
                        processes=trainer.accelerator.num_processes)
         usage = stage_usage(precision_label(cfg.precision), params.engine)
         write_json(METRICS, {"trained": True, **summary, **usage, **run_reference()})
+        write_card(ADAPTER_DIR, title="Rewriter: a GRPO-trained LoRA on π0",
+                   summary=f"Rewrites expert solutions into π0's QA style ({len(records)} questions,"
+                           f" {summary.get('steps')} GRPO steps); load it on the base model.",
+                   base_model=params.model.name, data=str(RL_DATA),
+                   params={"seed": params.seed, "rewriter": cfg.model_dump()}, metrics=summary,
+                   tags=["grpo", "lora", "rewriter"])
         log_usage(usage)
         mlflow.log_metrics({f"summary/{k}": v for k, v in summary.items() if v is not None})
         mlflow.log_metrics({"time/wall_seconds": wall,

@@ -279,12 +279,17 @@ def logp_run(method, seed, shift, config="c1"):
     base_rng, rng = np.random.default_rng(5), np.random.default_rng(hash((method, seed)) % 2**32)
     tasks = {"downstream_math": {"ids": ["0", "1"], "base": [0.0, 0.0], "tuned": [1.0, 0.0]}}
     for task, n in (("std_piqa", 300), ("quiz_a", 80)):
-        base_logp = base_rng.normal(-0.8, 0.3, n)
-        tuned_logp = base_logp - shift - rng.normal(0, 0.02) - rng.normal(0, 0.05, n)
-        base = (base_logp > -0.8).astype(float)
-        tasks[task] = {"ids": [str(i) for i in range(n)], "base": base.tolist(),
-                       "tuned": (tuned_logp > -0.8).astype(float).tolist(),
-                       "base_logp": base_logp.tolist(), "tuned_logp": tuned_logp.tolist()}
+        base_margin = base_rng.normal(0.3, 1.0, n)  # gold minus the other option, nats
+        tuned_margin = base_margin - shift - rng.normal(0, 0.02) - rng.normal(0, 0.05, n)
+        base_ll = [[-5.0 + m, -5.0] for m in base_margin]
+        tuned_ll = [[-5.0 + m, -5.0] for m in tuned_margin]
+        tasks[task] = {"ids": [str(i) for i in range(n)],
+                       "base": (base_margin > 0).astype(float).tolist(),
+                       "tuned": (tuned_margin > 0).astype(float).tolist(),
+                       "base_logp": (-np.logaddexp(0, -base_margin)).tolist(),
+                       "tuned_logp": (-np.logaddexp(0, -tuned_margin)).tolist(),
+                       "gold": [0] * n, "chars": [[5, 5]] * n, "base_ll": base_ll,
+                       "tuned_ll": tuned_ll}
     return {"name": f"{method}-s{seed}", "method": method, "seed": seed, "config": config,
             "items": {"downstream_task": "downstream_math", "tasks": tasks}, "rewrite": {}}
 
@@ -293,18 +298,26 @@ def test_the_continuous_measure_the_primary_family_and_power():
     runs = [logp_run(m, s, shift) for m, shift in (("original", 0.10), ("rl", 0.02))
             for s in range(5)]
     summary = summarise(runs, resamples=200, seed=0)
-    assert summary["measures"] == ["acc", "logp"] and summary["families"] == ["quiz", "standard"]
+    assert summary["measures"] == ["acc", "prob", "logp"]
+    assert summary["families"] == ["quiz", "standard"]
     paired = summary["paired"]["rl"]
     mean, lo, hi = paired["forgetting_logp_by_family"]["standard"]
-    assert mean == pytest.approx(-0.08, abs=0.02) and hi < 0
+    assert -0.08 < mean < 0 and hi < 0
+    mean, lo, hi = paired["forgetting_prob_by_family"]["standard"]
+    assert -0.08 < mean < 0 and hi < 0
+    # the probability is what the stored option log-likelihoods give: consistent with logp
+    run = runs[0]["items"]["tasks"]["std_piqa"]
+    from rlrewrite.comparison import gold_probability
+    assert np.log(gold_probability(run["base_ll"], run["gold"])) == pytest.approx(run["base_logp"])
     assert len(paired["per_seed"]["forgetting_logp/standard"]) == 5
     power = summary["power"]
     assert power["logp"]["standard"]["source"] == "paired differences"
     assert power["acc"]["standard"]["seeds_for_one_point"] >= 2
     assert power["logp"]["standard"]["one_point"] > 0  # nats per accuracy point: same sign
+    assert power["prob"]["standard"]["seeds_for_one_point"] >= 2
     text = markdown(summary, [], 200)
     assert "forgets less on the standard family (accuracy Δ -0.0" in text
-    assert "gold log-probability Δ -0.0" in text
+    assert "gold log-probability Δ -0.0" in text and "gold probability Δ -0.0" in text
     assert "| logp | standard |" in text
 
 

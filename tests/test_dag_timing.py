@@ -60,9 +60,9 @@ def test_table_reports_throughput_against_the_peak_of_each_stages_precision(tmp_
 
 def test_readme_markers_are_filled_and_missing_inputs_named(tmp_path):
     write_metrics(tmp_path / "metrics")
-    readme = tmp_path / "README.md"
+    readme = tmp_path / "results.md"
     readme.write_text("intro\n<!-- dag-timing:start -->\nold\n<!-- dag-timing:end -->\nend\n")
-    assert run(tmp_path, "--readme", str(readme)).returncode == 0
+    assert run(tmp_path, "--doc", str(readme)).returncode == 0
     text = readme.read_text()
     assert text.startswith("intro\n<!-- dag-timing:start -->\n| stage |") and "old" not in text
     assert text.endswith("<!-- dag-timing:end -->\nend\n")

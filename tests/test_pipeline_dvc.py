@@ -93,6 +93,8 @@ def test_pipeline_runs_and_is_cached(tmp_path, tiny_vllm_model_dir):
     assert rewrite_metrics["generated_tokens"] > 0 and rewrite_metrics["engine"] == "vllm"
 
     assert (repo / "models/sft/config.json").exists()
+    assert "base_model:" in (repo / "models/sft/README.md").read_text()  # the model cards
+    assert "GRPO" in (repo / "models/rewriter/README.md").read_text()
     sft = json.loads((repo / "metrics/sft.json").read_text())
     assert sft["examples"] == 6 and sft["tokens_seen"] > sft["tokens_trained"] > 0
     assert sft["train_loss_first"] > 0

@@ -33,11 +33,11 @@ def test_report_refuses_an_empty_selection(tmp_path):
 
 
 def test_report_fills_the_readme_markers_and_keeps_the_rest(tmp_path):
-    readme = tmp_path / "README.md"
+    readme = tmp_path / "results.md"
     readme.write_text("intro\n<!-- rewriter-runs:start -->\nold table\n<!-- rewriter-runs:end -->\nend\n")
     subprocess.run([sys.executable, str(REPO / "src/rewriter_report.py"), "--prefix", "gate-",
                     "--show-json", str(DATA), "--out", str(tmp_path / "runs.md"),
-                    "--readme", str(readme)], check=True, capture_output=True)
+                    "--doc", str(readme)], check=True, capture_output=True)
     text = readme.read_text()
     assert text.startswith("intro\n<!-- rewriter-runs:start -->\n| run |")
     assert "old table" not in text and "0.09 → 0.59" in text

@@ -3,12 +3,16 @@
 Per run, from its per-item scores: the downstream gain (tuned − base) and forgetting (base −
 tuned) in two measures, overall, per benchmark family and per task:
 - `acc`: 0/1 accuracy, lm-eval's primary metric;
-- `logp`: the gold option's log-probability among the options, in nats (harness.gold_logprob),
-  the continuous form of `acc`.
+- `prob`: the gold option's probability among the options (softmax of the options'
+  log-likelihoods at the gold; LAMBADA: the gold word's probability), in accuracy's units and
+  bounded like it: the continuous form of `acc`, computed here from the per-option
+  log-likelihoods every run keeps;
+- `logp`: its logarithm, in nats (harness.gold_logprob): unbounded, so a few items the tuned
+  model grows very sure against (HellaSwag's long endings) can dominate its mean.
 
 The training seed is the unit. Per method, each seed gives one value; against the reference
 method, each shared seed gives one paired difference; the primary interval is a Student-t
-interval over those values (`gain`, `forgetting`, `forgetting_logp`, `*_by_family`,
+interval over those values (`gain`, `forgetting`, `forgetting_prob`, `forgetting_logp`, `*_by_family`,
 `*_by_task`). The secondary, item-level interval (`items_*`) bootstraps items of the
 seed-averaged differences: how much the verdict could move with other benchmark items. Words
 ("forgets more") are given only where the seed-level interval of at least MIN_SEEDS seeds
@@ -29,8 +33,9 @@ REFERENCE = "original"
 MIN_SEEDS = 3  # fewer seeds than this: a difference is reported, never called
 PRIMARY_FAMILY = "standard"
 METHOD_ORDER = ("original", "prompt", "self", "rl", "select", "dft")
-MEASURES = {"acc": ("base", "tuned"), "logp": ("base_logp", "tuned_logp")}
-FORGETTING_KEY = {"acc": "forgetting", "logp": "forgetting_logp"}
+MEASURES = {"acc": ("base", "tuned"), "prob": ("base_prob", "tuned_prob"),
+            "logp": ("base_logp", "tuned_logp")}
+FORGETTING_KEY = {"acc": "forgetting", "prob": "forgetting_prob", "logp": "forgetting_logp"}
 POINT = 0.01  # one accuracy point, the difference the power analysis sizes seeds for
 REWRITE_SCALARS = {  # metrics/rewrite.json key -> report label
     "acceptance_rate": "acceptance",
@@ -49,6 +54,28 @@ class ComparisonError(ValueError):
     pass
 
 
+def gold_probability(options_ll: list[list[float]], gold: list[int]) -> list[float]:
+    """Per item, softmax of the options' log-likelihoods at the gold (one option: exp(ll))."""
+    out = []
+    for ll, g in zip(options_ll, gold):
+        ll = np.asarray(ll, dtype=float)
+        if len(ll) == 1:
+            out.append(float(np.exp(ll[0])))
+            continue
+        weights = np.exp(ll - ll.max())
+        out.append(float(weights[g] / weights.sum()))
+    return out
+
+
+def _scores(task_items: dict, which: str) -> list[float] | None:
+    if which in task_items:
+        return task_items[which]
+    side = which.removesuffix("_prob")
+    if which.endswith("_prob") and f"{side}_ll" in task_items and "gold" in task_items:
+        return gold_probability(task_items[f"{side}_ll"], task_items["gold"])
+    return None
+
+
 def item_matrix(runs: list[dict], tasks: list[str], which: str) -> np.ndarray:
     """(seeds, items) of per-item scores, items of `tasks` concatenated in a fixed order."""
     rows = []
@@ -57,9 +84,10 @@ def item_matrix(runs: list[dict], tasks: list[str], which: str) -> np.ndarray:
         for task in tasks:
             if task not in run["items"]["tasks"]:
                 raise ComparisonError(f"experiment {run['name']}: no items for task {task}")
-            if which not in run["items"]["tasks"][task]:
+            values = _scores(run["items"]["tasks"][task], which)
+            if values is None:
                 raise ComparisonError(f"experiment {run['name']}: task {task} has no {which}")
-            row.extend(run["items"]["tasks"][task][which])
+            row.extend(values)
         rows.append(row)
     return np.asarray(rows, dtype=float)
 
@@ -74,10 +102,11 @@ def task_slices(run: dict, tasks: list[str]) -> list[slice]:
 
 
 def measures_of(runs: list[dict], general: list[str]) -> list[str]:
-    """`acc`, and `logp` where every run kept the options' log-likelihoods of every general task."""
-    has_logp = general and all("base_logp" in run["items"]["tasks"][t] for run in runs
-                               for t in general)
-    return ["acc", "logp"] if has_logp else ["acc"]
+    """`acc`, and `prob` and `logp` where every run kept the options' log-likelihoods of every
+    general task."""
+    has_options = general and all("base_ll" in run["items"]["tasks"][t] for run in runs
+                                  for t in general)
+    return ["acc", "prob", "logp"] if has_options else ["acc"]
 
 
 def _family_columns(general: list[str], groups: list[slice]) -> dict[str, tuple]:
@@ -306,10 +335,13 @@ def verdicts(summary: dict) -> list[str]:
         text = (f"- `{method}` against `{reference}` (seeds {','.join(map(str, seeds))}): {gain} "
                 f"(Δ {fmt(p['gain'], signed=True)}), {forgets} (accuracy Δ "
                 f"{fmt(forget, signed=True)}")
-        if "forgetting_logp" in p:
-            logp = p["forgetting_logp_by_family"][primary] if primary else p["forgetting_logp"]
-            word = _direction(logp, "more", "less", "")
-            text += (f"; gold log-probability Δ {fmt(logp, signed=True)} nats"
+        for key, label in (("forgetting_prob", "gold probability"),
+                           ("forgetting_logp", "gold log-probability")):
+            if key not in p:
+                continue
+            value = p[f"{key}_by_family"][primary] if primary else p[key]
+            word = _direction(value, "more", "less", "")
+            text += (f"; {label} Δ {fmt(value, signed=True)}"
                      + (f", {word} forgetting" if word in ("more", "less") else ", not resolved"))
         lines.append(text + ").")
     return lines
