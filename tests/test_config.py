@@ -111,3 +111,23 @@ def test_auto_evaluation_batches_need_the_vllm_engine(tmp_path):
                                          raw["evaluate"].update(batch_size="auto")))
     with pytest.raises(ParamsError, match=r"evaluate.batch_size: auto needs engine: vllm"):
         load_params(path)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda raw: raw["rewriter"].update(lambda_dist=float("nan")), r"rewriter.lambda_dist.*finite"),
+    (lambda raw: raw["sft"].update(learning_rate=float("inf")), r"sft.learning_rate.*finite"),
+    (lambda raw: raw.update(seed=-1), r"seed: must be at least 0"),
+    (lambda raw: raw["sft"].update(seed=-2), r"sft.*seed must be at least 0"),
+    (lambda raw: raw["sft"].update(warmup_ratio=5.0), r"warmup_ratio must be in \[0, 1\)"),
+    (lambda raw: raw["sft"].update(warmup_ratio=-1.0), r"warmup_ratio must be in \[0, 1\)"),
+    (lambda raw: raw["sft"]["lora"].update(target_modules=[]), r"target_modules must name"),
+    (lambda raw: (raw["evaluate"].update(quiz_variants=[]), raw["benchmarks"].update(standard={})),
+     r"no general task to measure forgetting on"),
+    (lambda raw: raw["rewrite"].update(method="select", temperature=0.0),
+     r"method select .* needs temperature > 0"),
+    (lambda raw: raw["rewrite"]["select"].update(rule="lowest"), r"rewrite.select.rule"),
+])
+def test_values_that_would_fail_late_or_silently_are_refused(tmp_path, mutate, message):
+    path = _write(tmp_path, mutate)
+    with pytest.raises(ParamsError, match=message):
+        load_params(path)

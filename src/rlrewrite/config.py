@@ -21,7 +21,9 @@ class ParamsError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # allow_inf_nan=False: `.nan`/`.inf` fail every float key (a NaN weight would pass every
+    # range check below and silently remove a reward term)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class ModelParams(_Section):
@@ -108,6 +110,8 @@ class LoraParams(_Section):
             raise ValueError("rank and alpha must be at least 1")
         if not 0 <= self.dropout < 1:
             raise ValueError("dropout must be in [0, 1)")
+        if not self.target_modules:
+            raise ValueError("target_modules must name at least one module (or `all-linear`)")
         return self
 
 
@@ -259,6 +263,9 @@ class SFTParams(_Section):
             raise ValueError("epochs and learning_rate must be positive")
         if self.seed is not None and self.seed < 0:
             raise ValueError("seed must be at least 0 (or null: the training seed)")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError("warmup_ratio must be in [0, 1): a share of the steps (TRL reads "
+                             "1 or more as a number of steps)")
         return self
 
     def effective_seed(self, training_seed: int) -> int:
@@ -342,6 +349,12 @@ class Params(_Section):
 
     @model_validator(mode="after")
     def _auto_batches_need_vllm(self) -> Params:
+        if self.seed < 0:
+            raise ValueError("seed: must be at least 0")
+        if not (self.benchmarks.standard or self.benchmarks.lm_eval_tasks
+                or (self.benchmarks.quiz_tasks and self.evaluate.quiz_variants)):
+            raise ValueError("benchmarks: no general task to measure forgetting on (standard, "
+                             "quiz_tasks with evaluate.quiz_variants, or lm_eval_tasks)")
         if self.evaluate.batch_size == "auto" and self.engine != "vllm":
             raise ValueError(
                 "evaluate.batch_size: auto needs engine: vllm (lm-eval's hf backend would probe "
