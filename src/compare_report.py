@@ -207,8 +207,9 @@ def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
     lines = (["In words (generated from the seed-level intervals below):", "", *said, ""]
              if said else [])
     lines += ["Gain: downstream accuracy, tuned − base. Forgetting: base − tuned, in accuracy "
-              "(acc, fractions) and in the gold option's log-probability among the options "
-              "(logp, nats), item-weighted. Intervals: 95% Student-t over training seeds (the "
+              "(acc, fractions) and, where the runs kept every option's log-likelihood, in the "
+              "gold option's probability among the options (prob) and its logarithm (logp, "
+              "nats), item-weighted. Intervals: 95% Student-t over training seeds (the "
               "unit); `items` columns: bootstrap over items of the seed-averaged differences "
               f"({resamples} resamples), how far other benchmark items could move them. "
               f"The primary forgetting family is `{summary['primary_family']}`.", ""]

@@ -182,7 +182,7 @@ def test_a_broken_record_is_named(tmp_path):
     path = tmp_path / "rl-s0.json"
     for text, error in (('{"format": 2, "name": "rl-s0"}', "rl-s0.json: missing method, seed"),
                         ("{not json", "rl-s0.json: not JSON"),
-                        ('{"format": 1}', "rl-s0.json: not a run record of format 2")):
+                        ('{"format": 7}', "rl-s0.json: not a run record of format 1 or 2")):
         path.write_text(text)
         with pytest.raises(run_records.RecordError, match=error):
             run_records.load(tmp_path)

@@ -16,9 +16,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-FORMAT = 2  # 1: before the per-option log-likelihoods and the check fields (reports/runs-2026-12-06)
+FORMAT = 2
 FIELDS = ("name", "method", "seed", "data_seed", "rev", "precision", "machine", "config", "params",
           "rewrite", "sft", "eval", "items")
+# format 1 (reports/runs-2026-12-06): before the per-option log-likelihoods and the check fields;
+# still read, with accuracy only
+FIELDS_V1 = ("name", "method", "seed", "data_seed", "rev", "precision", "machine", "items", "rewrite")
 
 
 class RecordError(ValueError):
@@ -51,9 +54,10 @@ def load_one(path: Path) -> dict:
         record = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise RecordError(f"{path}: not JSON ({exc})") from exc
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise RecordError(f"{path}: not a run record of format {FORMAT} (src/rlrewrite/run_records.py)")
-    missing = [k for k in FIELDS if k not in record]
+    if not isinstance(record, dict) or record.get("format") not in (1, FORMAT):
+        raise RecordError(f"{path}: not a run record of format 1 or {FORMAT} "
+                          "(src/rlrewrite/run_records.py)")
+    missing = [k for k in (FIELDS if record["format"] == FORMAT else FIELDS_V1) if k not in record]
     if missing:
         raise RecordError(f"{path}: missing {', '.join(missing)}")
     if record["name"] != path.stem:
