@@ -336,6 +336,41 @@ def figure(summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def dose_response(summary: dict, path: Path) -> None:
+    """Forgetting (primary family, accuracy and gold probability) and gain against the targets'
+    π0 NLL shift (the paper's mechanism: targets more likely under π0 forget less), every run a
+    point, each method's mean a larger marker."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    primary = summary["primary_family"]
+    panels = [(f"forgetting/{primary}", f"forgetting, {primary} (accuracy)"),
+              (f"forgetting_prob/{primary}", f"forgetting, {primary} (gold probability)"),
+              ("gain", f"gain ({summary['downstream_task']})")]
+    panels = [p for p in panels if any(r.get(p[0]) is not None for r in summary["runs"])]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
+    for ax, (key, label) in zip(axes[0], panels):
+        for i, method in enumerate(summary["methods"]):
+            runs = [r for r in summary["runs"] if r["method"] == method
+                    and r.get("qa_nll_shift") is not None and r.get(key) is not None]
+            if not runs:
+                continue
+            xs, ys = [r["qa_nll_shift"] for r in runs], [r[key] for r in runs]
+            ax.scatter(xs, ys, color=f"C{i}", alpha=0.4, s=16)
+            ax.scatter([sum(xs) / len(xs)], [sum(ys) / len(ys)], color=f"C{i}", s=70,
+                       edgecolor="black", label=f"{method} (n={len(runs)})")
+        ax.axvline(0, color="0.8", lw=0.8)
+        ax.set_xlabel("targets' π0 NLL shift (nats/token; < 0: closer to π0)")
+        ax.set_ylabel(label)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("Dose-response: forgetting and gain against the targets' π0-likelihood")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def params_value(params: dict, key: str):
     value = params
     for part in key.split("."):
@@ -404,6 +439,7 @@ def main() -> None:
     out.with_suffix(".json").write_text(json.dumps({**summary, "left_out": left_out}, indent=1) + "\n")
     Path(f"{out}_points.json").write_text(json.dumps(summary["runs"], indent=1) + "\n")
     figure(summary, out.with_suffix(".png"))
+    dose_response(summary, Path(f"{out}_dose.png"))
     print(out.with_suffix(".md").read_text())
 
 

@@ -242,6 +242,7 @@ def test_the_script_writes_the_report_and_figure_from_dvc_exp_show(tmp_path):
                           cwd=repo, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "reports/comparison.png").stat().st_size > 10_000
+    assert (tmp_path / "reports/comparison_dose.png").stat().st_size > 10_000
     table = (tmp_path / "reports/comparison.md").read_text()
     assert table.startswith("# Methods compared") and "| original | 0,1,2 |" in table
     assert "prompt-s0 (prompt, seed 0): no data/eval/items.json" in table
