@@ -30,6 +30,7 @@ from rlrewrite.evaluation.harness import (
     paired_items,
 )
 from rlrewrite.evaluation.solution_nll import solution_nll
+from rlrewrite.integrity import IntegrityError, check_weights
 from rlrewrite.jsonl import read_jsonl, write_json
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.stage_params import load_stage_params
@@ -56,6 +57,7 @@ def main() -> None:
         raise EvalError(f"{BASE_RESULTS} lacks {missing}: rerun `dvc repro evaluate-base`")
     method = read_jsonl(TRAIN_DATA)[0].get("method", "unknown")
     is_adapter = (SFT_DIR / "adapter_config.json").is_file()
+    check_weights(SFT_DIR)  # a truncated or NaN-holding model is named, never scored
 
     with stage_run("evaluate", params.logged()):
         mlflow.set_tags({"method": method, "seed": params.seed})
@@ -101,5 +103,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (ParamsError, EvalError, EngineError) as exc:
+    except (ParamsError, EvalError, EngineError, IntegrityError) as exc:
         sys.exit(f"evaluate: {exc}")

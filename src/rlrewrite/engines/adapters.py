@@ -7,6 +7,8 @@ import json
 import warnings
 from pathlib import Path
 
+from rlrewrite.integrity import IntegrityError, check_weights
+
 FINGERPRINT_FILE = "base_model_fingerprint.json"
 
 
@@ -34,6 +36,10 @@ def check_adapter(adapter_dir: Path, model_dir: Path) -> None:
     if not (adapter_dir / "adapter_config.json").is_file():
         raise AdapterError(f"{adapter_dir}: no LoRA adapter (adapter_config.json); run "
                            "`dvc repro rollout-and-train-rewriter` first")
+    try:
+        check_weights(adapter_dir)  # truncated, corrupt or NaN-holding adapter weights
+    except IntegrityError as exc:
+        raise AdapterError(str(exc)) from None
     stamp = adapter_dir / FINGERPRINT_FILE
     if stamp.is_file() and json.loads(stamp.read_text()) != base_fingerprint(model_dir):
         raise AdapterError(f"{adapter_dir} was trained on a different base model than {model_dir} "

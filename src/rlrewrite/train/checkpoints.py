@@ -8,6 +8,8 @@ import re
 import shutil
 from pathlib import Path
 
+from rlrewrite.integrity import IntegrityError, check_weights
+
 # transformers' Trainer writes a checkpoint's trainer_state.json after its weights, optimizer and
 # RNG states: a checkpoint without a readable one was cut short (a kill during the save)
 COMPLETE_MARKER = "trainer_state.json"
@@ -33,6 +35,15 @@ def _is_complete(checkpoint: Path) -> bool:
     return True
 
 
+def _broken(checkpoint: Path) -> str | None:
+    """Why a complete checkpoint's weights cannot be read (truncated, corrupt header), or None."""
+    try:
+        check_weights(checkpoint, values=False)
+    except IntegrityError as exc:
+        return str(exc)
+    return None
+
+
 def _newest_first(path: Path) -> list[Path]:
     checkpoints = [p for p in path.glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name)]
     return sorted(checkpoints, key=lambda p: int(p.name.split("-")[1]), reverse=True)
@@ -55,12 +66,18 @@ def prepare_checkpoint_dir(path: Path, key: str, owner: bool = True) -> str | No
     if not owner:
         if not _same_inputs(path, key):
             return None
-        complete = [p for p in _newest_first(path) if _is_complete(p)]
+        complete = [p for p in _newest_first(path) if _is_complete(p) and not _broken(p)]
         return str(complete[0]) if complete else None
     if _same_inputs(path, key):
         checkpoints = _newest_first(path)
         for checkpoint in checkpoints:
             if _is_complete(checkpoint):
+                if reason := _broken(checkpoint):
+                    aside = checkpoint.with_name(checkpoint.name + ".broken")
+                    shutil.rmtree(aside, ignore_errors=True)
+                    checkpoint.rename(aside)
+                    print(f"{reason}; set aside as {aside}, resuming from an earlier checkpoint")
+                    continue
                 print(f"resuming from {checkpoint}")
                 return str(checkpoint)
             print(f"{checkpoint}: cut short while saving (no readable {COMPLETE_MARKER}); "
