@@ -50,6 +50,7 @@ def main() -> None:
                              data.test_templates)
         metrics = {"collisions_dropped": splits.collisions_dropped,
                    "template_collisions_dropped": splits.template_collisions_dropped,
+                   "rl_duplicates_dropped": splits.rl_duplicates_dropped,
                    "test_templates": len(splits.test_templates),
                    "skipped_no_answer": train_stream.skipped + (test_stream.skipped if test_stream else 0),
                    "model_parameters": model_info["parameters"]}

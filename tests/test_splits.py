@@ -31,6 +31,18 @@ def test_test_carved_from_head_of_pool_when_no_test_stream():
     assert splits.collisions_dropped == 1
 
 
+def test_rl_questions_repeating_an_sft_question_are_skipped():
+    """`rl_shares_sft: false` promises disjoint sft and rl questions, also when the source
+    repeats one (a generator can); the sft split is left as drawn."""
+    pool = _records(["t", "a", "b", "A!", "c", "a", "c.", "d"])
+    splits = draw_splits(pool, None, SplitSizes(sft=2, rl=2, test=1), rl_shares_sft=False)
+    assert [r["question"] for r in splits.sft] == ["a", "b"]
+    assert [r["question"] for r in splits.rl] == ["c", "d"]
+    assert splits.rl_duplicates_dropped == 3
+    shared = draw_splits(pool, None, SplitSizes(sft=2, rl=3, test=1), rl_shares_sft=True)
+    assert shared.rl_duplicates_dropped == 0
+
+
 def test_rl_shares_sft():
     splits = draw_splits(_records(["t", "a", "b", "c"]), None,
                          SplitSizes(sft=2, rl=3, test=1), rl_shares_sft=True)
@@ -87,6 +99,8 @@ def test_default_data_shares_no_template_or_question_between_test_and_training(o
     assert len(splits.test) == data.sizes.test and len(training) == data.sizes.sft + data.sizes.rl
     test_questions = {normalise_question(r["question"]) for r in splits.test}
     assert not test_questions & {normalise_question(r["question"]) for r in training}
+    assert not ({normalise_question(r["question"]) for r in splits.sft}
+                & {normalise_question(r["question"]) for r in splits.rl})
     test_templates = {r["template"] for r in splits.test}
     assert test_templates and all(r.get("template") for r in training)
     assert not test_templates & {r["template"] for r in training}

@@ -31,6 +31,7 @@ class Splits:
     collisions_dropped: int  # training candidates whose question equals a test question
     template_collisions_dropped: int  # training candidates from a test template
     test_templates: list[str]
+    rl_duplicates_dropped: int = 0  # rl candidates whose question is an sft (or earlier rl) one
 
 
 def _take_test(records: Iterator[dict], count: int, max_templates: int | None,
@@ -59,7 +60,8 @@ def draw_splits(train_stream: Iterable[dict], test_stream: Iterable[dict] | None
     """Test comes first (from `test_stream`, or the head of `train_stream` when None); then the
     training questions, skipping any whose normalised text is a test question or whose template
     is a test template. With `rl_shares_sft` the rl questions are the first `sizes.rl` training
-    questions (the sft ones first); otherwise they follow the sft ones, disjoint."""
+    questions (the sft ones first); otherwise they follow the sft ones, disjoint by normalised
+    question (a generator can repeat a question: the repeat is skipped)."""
     train_iter = iter(train_stream)
     held_back: list[dict] = []
     test = _take_test(iter(test_stream) if test_stream is not None else train_iter, sizes.test,
@@ -68,14 +70,20 @@ def draw_splits(train_stream: Iterable[dict], test_stream: Iterable[dict] | None
     test_template_set = {r["template"] for r in test if r.get("template") is not None}
 
     need = max(sizes.sft, sizes.rl) if rl_shares_sft else sizes.sft + sizes.rl
-    train, collisions, template_collisions = [], 0, 0
+    train, collisions, template_collisions, duplicates = [], 0, 0, 0
+    taken: set[str] = set()  # the sft questions, then the rl ones (disjoint rl only)
     for record in itertools.chain(held_back, train_iter):
-        if normalise_question(record["question"]) in test_keys:
+        key = normalise_question(record["question"])
+        if key in test_keys:
             collisions += 1
             continue
         if record.get("template") in test_template_set:
             template_collisions += 1
             continue
+        if not rl_shares_sft and len(train) >= sizes.sft and key in taken:
+            duplicates += 1
+            continue
+        taken.add(key)
         train.append(record)
         if len(train) == need:
             break
@@ -87,4 +95,4 @@ def draw_splits(train_stream: Iterable[dict], test_stream: Iterable[dict] | None
     rl = train[: sizes.rl] if rl_shares_sft else train[sizes.sft:]
     return Splits(sft=train[: sizes.sft], rl=rl, test=test, collisions_dropped=collisions,
                   template_collisions_dropped=template_collisions,
-                  test_templates=sorted(test_template_set))
+                  test_templates=sorted(test_template_set), rl_duplicates_dropped=duplicates)
