@@ -61,8 +61,10 @@ def main() -> None:
             metrics[f"{split}_solution_tokens_mean"] = round(
                 mean_tokens(tokenizer, [r["solution"] for r in records]), 2)
 
-        shutil.rmtree(BENCH_DIR, ignore_errors=True)
-        (BENCH_DIR / "tasks").mkdir(parents=True)
+        # written to a scratch folder and moved into place: a failure leaves no half-written set
+        scratch = BENCH_DIR.with_name(BENCH_DIR.name + ".partial")
+        shutil.rmtree(scratch, ignore_errors=True)
+        (scratch / "tasks").mkdir(parents=True)
         definitions = load_task_definitions(QUIZ_DIR / "tasks.yaml")
         bench = params.benchmarks
         for name in bench.quiz_tasks:
@@ -71,13 +73,16 @@ def main() -> None:
                                   f"defined in {QUIZ_DIR / 'tasks.yaml'}: {sorted(definitions)}")
             items = build_items(definitions[name], read_pairs(QUIZ_DIR, definitions[name]),
                                 N_CHOICES, bench.quiz_max_items, data.seed)
-            data_file = BENCH_DIR / f"quiz_{name}.jsonl"
-            write_jsonl(data_file, items)
-            write_quiz_tasks(BENCH_DIR / "tasks", data_file.as_posix(), name, N_CHOICES)
+            data_file = BENCH_DIR / f"quiz_{name}.jsonl"  # where the task YAML finds it
+            write_jsonl(scratch / data_file.name, items)
+            write_quiz_tasks(scratch / "tasks", data_file.as_posix(), name, N_CHOICES)
             metrics[f"quiz_{name}_items"] = len(items)
 
-        for name, count in write_samples(bench.standard, data.seed, STANDARD_DIR).items():
+        for name, count in write_samples(bench.standard, data.seed,
+                                         scratch / STANDARD_DIR.relative_to(BENCH_DIR)).items():
             metrics[f"std_{name}_items"] = count
+        shutil.rmtree(BENCH_DIR, ignore_errors=True)
+        scratch.rename(BENCH_DIR)
 
         usage = stage_usage()
         metrics.update(usage)

@@ -76,6 +76,9 @@ def test_read_pairs_errors_name_file_and_line(tmp_path):
         read_pairs(tmp_path, _task())
     with pytest.raises(DataError, match="does not exist"):
         read_pairs(tmp_path, _task(files=["missing"]))
+    (tmp_path / "f").write_bytes("A:1\nB:2\nCaf\u00e9:3\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"f:3: not UTF-8 \(byte 0xe9"):
+        read_pairs(tmp_path, _task())
 
 
 def test_items_are_seeded_and_well_formed():

@@ -152,6 +152,17 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
     return records
 
 
+def read_utf8(path: Path) -> str:
+    """A quiz file's text; a byte that is not UTF-8 is named by file and line."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x}: {exc.reason}); "
+                        "save the file as UTF-8") from None
+
+
 def read_pairs(quiz_dir: Path, task: QuizTask) -> list[tuple[str, str, set[str]]]:
     """(question, canonical answer, accepted answers) for every usable record of the task."""
     pairs, seen = [], set()
@@ -159,7 +170,7 @@ def read_pairs(quiz_dir: Path, task: QuizTask) -> list[tuple[str, str, set[str]]
         path = quiz_dir / file
         if not path.is_file():
             raise DataError(f"{path}: quiz file named by task '{task.name}' does not exist")
-        for lineno, line in logical_lines(path.read_text(encoding="utf-8")):
+        for lineno, line in logical_lines(read_utf8(path)):
             if not line.strip():
                 continue
             fields = split_fields(line)
