@@ -10,21 +10,19 @@ only `rewrite` and what follows.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import mlflow
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rlrewrite.config import ParamsError
 from rlrewrite.device import precision_label, weights_dtype
-from rlrewrite.engines.adapters import AdapterError, load_rewriter
+from rlrewrite.engines.adapters import load_rewriter
 from rlrewrite.engines.factory import make_generator
-from rlrewrite.engines.vllm_engine import EngineError
 from rlrewrite.jsonl import DataError, read_jsonl, write_json, write_jsonl
 from rlrewrite.prompts import REWRITE_FIELDS, load_template, rewrite_prompt
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.reward.gate import build_gate, build_scorer
+from rlrewrite.stage import run_stage
 from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import run_reference, stage_run
 
@@ -96,7 +94,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ParamsError, DataError, AdapterError, EngineError) as exc:
-        sys.exit(f"rewrite-candidates: {exc}")
+    run_stage("rewrite-candidates", main)

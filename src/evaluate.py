@@ -11,15 +11,12 @@ experiments).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import mlflow
 from transformers import AutoTokenizer
 
-from rlrewrite.config import ParamsError
 from rlrewrite.device import dtype_name, precision_label
-from rlrewrite.engines.vllm_engine import EngineError
 from rlrewrite.evaluation.harness import (
     DOWNSTREAM_TASK,
     EvalError,
@@ -30,9 +27,10 @@ from rlrewrite.evaluation.harness import (
     paired_items,
 )
 from rlrewrite.evaluation.solution_nll import solution_nll
-from rlrewrite.integrity import IntegrityError, check_weights
+from rlrewrite.integrity import check_weights
 from rlrewrite.jsonl import read_jsonl, write_json
 from rlrewrite.resources import log_usage, stage_usage
+from rlrewrite.stage import run_stage
 from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import run_reference, stage_run
 
@@ -101,7 +99,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ParamsError, EvalError, EngineError, IntegrityError) as exc:
-        sys.exit(f"evaluate: {exc}")
+    run_stage("evaluate", main)

@@ -4,18 +4,14 @@ results) and metrics/eval_base.json."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import mlflow
 from transformers import AutoTokenizer
 
-from rlrewrite.config import ParamsError
 from rlrewrite.device import dtype_name, precision_label
-from rlrewrite.engines.vllm_engine import EngineError
 from rlrewrite.evaluation.harness import (
     DOWNSTREAM_TASK,
-    EvalError,
     downstream_record,
     evaluate_model,
     general_tasks,
@@ -23,6 +19,7 @@ from rlrewrite.evaluation.harness import (
 from rlrewrite.evaluation.solution_nll import solution_nll
 from rlrewrite.jsonl import read_jsonl, write_json
 from rlrewrite.resources import log_usage, stage_usage
+from rlrewrite.stage import run_stage
 from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import run_reference, stage_run
 
@@ -59,7 +56,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ParamsError, EvalError, EngineError) as exc:
-        sys.exit(f"evaluate-base: {exc}")
+    run_stage("evaluate-base", main)

@@ -14,7 +14,7 @@ import os
 import socket
 import sys
 
-from rlrewrite.config import ParamsError
+from rlrewrite.stage import run_stage
 from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import LAUNCHED_BY
 
@@ -54,7 +54,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ParamsError as exc:
-        sys.exit(f"launch: {exc}")
+    run_stage("launch", main)

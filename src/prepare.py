@@ -5,7 +5,6 @@ metrics/prepare.json."""
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import mlflow
@@ -18,8 +17,9 @@ from rlrewrite.data.sources import open_source
 from rlrewrite.data.splits import draw_splits
 from rlrewrite.evaluation.quiz_tasks import write_quiz_tasks
 from rlrewrite.evaluation.standard_tasks import STANDARD_DIR, check_names, write_samples
-from rlrewrite.jsonl import DataError, write_json, write_jsonl
+from rlrewrite.jsonl import write_json, write_jsonl
 from rlrewrite.resources import log_usage, stage_usage
+from rlrewrite.stage import run_stage
 from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import run_reference, stage_run
 
@@ -93,7 +93,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ParamsError, DataError) as exc:
-        sys.exit(f"prepare: {exc}")
+    run_stage("prepare", main)

@@ -8,18 +8,15 @@ solutions, the targets' diversity, and whether the accepted rewrites kept the re
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import mlflow
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rlrewrite.config import ParamsError
 from rlrewrite.device import precision_label, weights_dtype
-from rlrewrite.engines.adapters import AdapterError, load_rewriter
+from rlrewrite.engines.adapters import load_rewriter
 from rlrewrite.engines.factory import make_generator
-from rlrewrite.engines.vllm_engine import EngineError
 from rlrewrite.jsonl import DataError, read_jsonl, write_json, write_jsonl
 from rlrewrite.prompts import REWRITE_FIELDS, load_template
 from rlrewrite.resources import log_usage, stage_usage
@@ -28,6 +25,7 @@ from rlrewrite.reward.scoring import MiniLMEmbedder
 from rlrewrite.rewrite.methods import gate_verifier, rewrite_records, uses_rewriter
 from rlrewrite.rewrite.metrics import target_metrics
 from rlrewrite.rewrite.select import pool_metrics, select_records
+from rlrewrite.stage import run_stage
 from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import run_reference, stage_run
 
@@ -127,7 +125,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ParamsError, DataError, AdapterError, EngineError) as exc:
-        sys.exit(f"rewrite: {exc}")
+    run_stage("rewrite", main)

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import csv
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import mlflow
 
-from rlrewrite.config import ParamsError
 from rlrewrite.device import precision_label
 from rlrewrite.jsonl import DataError, read_jsonl, write_json
 from rlrewrite.model_card import write_card
 from rlrewrite.resources import log_usage, stage_usage
+from rlrewrite.stage import run_stage
 from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import die_with_launcher, is_main_process, run_reference, stage_run
 from rlrewrite.train.checkpoints import fingerprint, launch_key, prepare_checkpoint_dir
@@ -106,7 +105,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ParamsError, DataError) as exc:
-        sys.exit(f"sft: {exc}")
+    run_stage("sft", main)

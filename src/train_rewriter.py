@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import logging
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -22,13 +21,13 @@ import mlflow
 import numpy as np
 from transformers import TrainerCallback
 
-from rlrewrite.config import ParamsError
 from rlrewrite.device import precision_label
 from rlrewrite.engines.adapters import save_rewriter
-from rlrewrite.jsonl import DataError, read_jsonl, write_json
+from rlrewrite.jsonl import read_jsonl, write_json
 from rlrewrite.model_card import write_card
 from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.rewrite.methods import uses_rewriter
+from rlrewrite.stage import run_stage
 from rlrewrite.stage_params import load_stage_params
 from rlrewrite.tracking import die_with_launcher, is_main_process, run_reference, stage_run
 from rlrewrite.train.checkpoints import fingerprint, launch_key, prepare_checkpoint_dir
@@ -202,7 +201,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ParamsError, DataError) as exc:
-        sys.exit(f"rollout-and-train-rewriter: {exc}")
+    run_stage("rollout-and-train-rewriter", main)

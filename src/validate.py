@@ -4,11 +4,11 @@ not track itself (a local data file or model folder), which `prepare` depends on
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from rlrewrite.jsonl import write_json
-from rlrewrite.validation import DataError, ParamsError, validate
+from rlrewrite.stage import run_stage
+from rlrewrite.validation import validate
 
 STAMP = Path("data/validated.json")
 
@@ -20,7 +20,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ParamsError, DataError) as exc:
-        sys.exit(f"validate: {exc}")
+    run_stage("validate", main)

@@ -14,8 +14,10 @@ import warnings
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from rlrewrite.errors import PipelineError
 
-class CompatError(RuntimeError):
+
+class CompatError(PipelineError, RuntimeError):
     """A private API this project patches is gone from the installed library version."""
 
 

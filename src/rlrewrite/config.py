@@ -13,10 +13,12 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from rlrewrite.errors import PipelineError
+
 EMBEDDED_MODEL = "embedded:SmolLM2-135M-Instruct"
 
 
-class ParamsError(ValueError):
+class ParamsError(PipelineError, ValueError):
     """params.yaml is malformed; the message names the file and the key."""
 
 
@@ -369,6 +371,8 @@ def _format_error(path: str | Path, err: dict) -> str:
         return f"{path}: unknown key '{key}'"
     if err["type"] == "missing":
         return f"{path}: missing key '{key}'"
+    if isinstance(err.get("input"), dict):  # a section's own check: its message names the key
+        return f"{path}: key '{key}': {err['msg']}"
     return f"{path}: key '{key}': {err['msg']} (got {err.get('input')!r})"
 
 

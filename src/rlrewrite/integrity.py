@@ -15,11 +15,13 @@ import random
 import struct
 from pathlib import Path
 
+from rlrewrite.errors import PipelineError
+
 FULL_CHECK_BYTES = 2 * 1024**3
 SAMPLED_TENSORS = 64
 
 
-class IntegrityError(RuntimeError):
+class IntegrityError(PipelineError, RuntimeError):
     pass
 
 

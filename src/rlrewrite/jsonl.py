@@ -7,8 +7,10 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from rlrewrite.errors import PipelineError
 
-class DataError(ValueError):
+
+class DataError(PipelineError, ValueError):
     """A data file is malformed; the message names the file, line and field."""
 
 

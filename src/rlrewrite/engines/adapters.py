@@ -7,12 +7,13 @@ import json
 import warnings
 from pathlib import Path
 
+from rlrewrite.errors import PipelineError
 from rlrewrite.integrity import IntegrityError, check_weights
 
 FINGERPRINT_FILE = "base_model_fingerprint.json"
 
 
-class AdapterError(RuntimeError):
+class AdapterError(PipelineError, RuntimeError):
     """The adapter folder is missing or does not belong to the base model."""
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 from rlrewrite.config import VLLMParams
 from rlrewrite.device import on_gpu
 from rlrewrite.engines.completion import Completion, GenerationStats
+from rlrewrite.errors import PipelineError
 
 
-class EngineError(RuntimeError):
+class EngineError(PipelineError, RuntimeError):
     """The requested engine cannot run here (not installed, or unsupported on this device)."""
 
 

@@ -23,11 +23,11 @@ from math import exp, log
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from rlrewrite.config import BenchmarkParams, EvaluateParams, VLLMParams
 from rlrewrite.device import device_name
-import yaml
-
+from rlrewrite.errors import PipelineError
 from rlrewrite.evaluation import standard_tasks
 from rlrewrite.evaluation.intervals import pooled
 
@@ -39,7 +39,7 @@ PLAIN_SUFFIX = "_plain"  # a quiz scored without the chat template
 VLLM_MAX_MODEL_LEN = 4096
 
 
-class EvalError(ValueError):
+class EvalError(PipelineError, ValueError):
     """An evaluation input is wrong: an unknown task name, a missing model or adapter."""
 
 
