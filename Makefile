@@ -63,7 +63,7 @@ test-quick: setup
 # `dft` is `original` targets under TRL's Dynamic Fine-Tuning loss (`sft.loss=dft`), a loss-level
 # baseline beside the rewriting methods.
 METHODS ?= original prompt self rl dft
-SEEDS ?= 0 1 2
+SEEDS ?= 0 1 2 3 4
 
 grid: setup $(VLLM_SETUP)
 	ran=$$($(BIN)/dvc exp list --all-commits --name-only); \
