@@ -33,6 +33,7 @@ from pathlib import Path
 
 from rlrewrite.comparison import (
     EVAL_SCALARS,
+    MIN_SEEDS,
     REFERENCE,
     REWRITE_SCALARS,
     ComparisonError,
@@ -58,12 +59,28 @@ class ReportError(ValueError):
     pass
 
 
+# params that change how a run executes, not what it computes: left out of its configuration
+EXECUTION_KEYS = {"launch": None, "vllm": None, "rewrite": ("batch_size",),
+                  "evaluate": ("batch_size",), "sft": ("save_steps",),
+                  "rewriter": ("save_steps", "log_samples_every", "scoring_batch_size")}
+
+
 def config_digest(params: dict) -> str:
-    """Six hex digits naming a configuration: the params without the training seeds, so runs
-    that differ only in seed share it and a changed rewriter recipe does not."""
-    rest = {k: v for k, v in params.items() if k != "seed"}
-    if isinstance(rest.get("sft"), dict):
-        rest["sft"] = {k: v for k, v in rest["sft"].items() if k != "seed"}
+    """Six hex digits naming a configuration: the params without the pairing seed and the keys
+    that only change how a run executes, so runs that differ only in that seed (or machine)
+    share it and a changed rewriter recipe does not. The pairing seed is `sft.seed` where set
+    (the training seed then stays in the configuration), else `seed`."""
+    rest = json.loads(json.dumps(params))
+    sft = rest.get("sft") if isinstance(rest.get("sft"), dict) else {}
+    if sft.get("seed") is None:
+        rest.pop("seed", None)
+    sft.pop("seed", None)
+    for section, keys in EXECUTION_KEYS.items():
+        if keys is None:
+            rest.pop(section, None)
+        elif isinstance(rest.get(section), dict):
+            for key in keys:
+                rest[section].pop(key, None)
     return hashlib.sha1(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:6]
 
 
@@ -197,7 +214,7 @@ def _cell(entry: dict, key: str, name: str | None, signed: bool, prefix: str = "
     if prefix + key not in entry:
         return "–"
     value = entry[f"{prefix}{key}_by_family"].get(name) if name else entry[prefix + key]
-    return fmt(value, signed=signed)
+    return fmt(value, signed=signed, resolvable=len(entry.get("seeds", [])) >= MIN_SEEDS)
 
 
 def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
@@ -225,7 +242,7 @@ def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
                              + " |" * (1 + len(columns)))
                 continue
             lines.append(f"| {method} | {','.join(map(str, p['seeds']))} | "
-                         f"{fmt(p['gain'], signed=True)} | "
+                         f"{fmt(p['gain'], signed=True, resolvable=len(p['seeds']) >= MIN_SEEDS)} | "
                          + " | ".join(_cell(p, k, f, True) for _, k, f in columns) + " |")
         lines += ["", "The same differences, item-level intervals (secondary):", "", head, rule]
         for method, p in summary["paired"].items():
@@ -253,7 +270,7 @@ def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
                   "|---|" + "---|" * len(summary["general_tasks"])]
         for method, e in methods.items():
             lines.append(f"| {method} | " + " | ".join(
-                fmt(e[f"{key}_by_task"][t]) for t in summary["general_tasks"]) + " |")
+                fmt(e.get(f"{key}_by_task", {}).get(t)) for t in summary["general_tasks"]) + " |")
     lines += ["", "Power: per-seed spread of the paired forgetting differences and the seeds a "
               "1-point accuracy difference needs (80% power, two-sided 95%; prob and logp: 1 "
               "accuracy point converted by the runs' slope of that measure on accuracy):", "",

@@ -333,3 +333,42 @@ def test_runs_of_another_configuration_are_never_pooled():
     summary = summarise(runs, resamples=100, seed=0, group_of=labels)
     assert set(summary["paired"]) == {"rl@old", "rl@new"}
     assert summary["methods"]["rl@new"]["seeds"] == [0, 1, 2]
+
+
+def test_two_runs_of_one_seed_in_a_row_are_refused():
+    from rlrewrite.comparison import ComparisonError
+
+    runs = [logp_run("original", 0, 0.1), logp_run("original", 1, 0.1),
+            {**logp_run("original", 1, 0.1), "name": "original-s1-again"}]
+    with pytest.raises(ComparisonError, match=r"original: seed\(s\) \[1\] .*original-s1-again"):
+        summarise(runs, resamples=50, seed=0)
+
+
+def test_configuration_ignores_seeds_and_execution_keys_only():
+    from compare_report import config_digest
+
+    params = {"seed": 0, "sft": {"seed": None, "learning_rate": 5e-4, "save_steps": 50},
+              "vllm": {"cpu_kvcache_gib": 1}, "rewrite": {"batch_size": 16, "method": "rl"}}
+    same = {"seed": 3, "sft": {"seed": None, "learning_rate": 5e-4, "save_steps": 10},
+            "vllm": {"cpu_kvcache_gib": 4}, "rewrite": {"batch_size": 8, "method": "rl"}}
+    assert config_digest(params) == config_digest(same)
+    other_lr = {**params, "sft": {**params["sft"], "learning_rate": 1e-4}}
+    assert config_digest(other_lr) != config_digest(params)
+    # with sft.seed set, the training seed is part of the configuration (one rewrite output)
+    a = {**params, "sft": {**params["sft"], "seed": 1}}
+    b = {**params, "seed": 1, "sft": {**params["sft"], "seed": 1}}
+    assert config_digest(a) != config_digest(b)
+
+
+def test_a_generated_task_leaves_the_continuous_measures_to_the_others():
+    runs = [logp_run(m, s, shift) for m, shift in (("original", 0.10), ("rl", 0.02))
+            for s in range(3)]
+    for run in runs:  # a generated quiz: accuracy only
+        task = run["items"]["tasks"]["quiz_a"]
+        run["items"]["tasks"]["quiz_a"] = {k: task[k] for k in ("ids", "base", "tuned")}
+    summary = summarise(runs, resamples=50, seed=0)
+    assert summary["measure_tasks"]["prob"] == ["std_piqa"]
+    assert "standard" in summary["paired"]["rl"]["forgetting_prob_by_family"]
+    assert "quiz" not in summary["paired"]["rl"]["forgetting_prob_by_family"]
+    assert "quiz" in summary["paired"]["rl"]["forgetting_by_family"]
+    markdown(summary, [], 50)  # the tables render with the missing cells as –

@@ -11,12 +11,29 @@ from rlrewrite.reward.gate import Gate, ReasoningRule
     # the two false steps the issue found among accepted rl rewrites (a term dropped)
     ("spiders: 3 x 8 legs = 24\nTotal: 0 + 24 + 8 = 116\n#### 32", ["0 + 24 + 8 = 116"]),
     ("Total: 8 + 24 + 0 = 38", ["8 + 24 + 0 = 38"]),
+    ("(0 + 24 + 8 = 116)", ["0 + 24 + 8 = 116"]),
+    ("Total = 0 + 24 + 8 = 116 legs (all animals)", ["0 + 24 + 8 = 116"]),
+    ("Total: 0 + 24 + 8 = **116**", ["0 + 24 + 8 = 116"]),
     ("Half: 7/2 = 3.5 so 3 × 8 = 25", ["3 * 8 = 25"]),
+    # true steps in the forms models write them
     ("15 - 43 = -28\n-28 - 75 = -103", []),  # chain_sum's negative results
+    ("- 3 spiders x 8 legs = 24 legs", []),  # a bullet, not a minus
+    ("Spiders – 3 x 8 = 24", []),
+    ("3 x 8 = 24 legs - 2 birds have 4 legs", []),
     ("ants: 2 x (3 + 3) legs = 12", []),
     ("1,200 + 300 = 1,500 and 10 / 4 = 2.5", []),
+    ("10 / 3 = 3.33", []),  # a rounded decimal
+    ("3 x 8 = 24 + 4 = 28", []),  # a running total
+    ("x = 5 - 2 = 3", []),
     ("There are 3 spiders = 3 animals", []),  # no operator: a label, not arithmetic
-    ("He earns $55/day * 28 days/month = $1,540/month", []),  # units with slashes: not checked
+    # not read as arithmetic, never rejected
+    ("He earns $55/day * 28 days/month = $1,540/month", []),
+    ("\\frac{6}{2} + 1 = 4", []),
+    ("So \\(3 \\times 8 = 25\\), \\boxed{28}", ["3 * 8 = 25"]),  # LaTeX-wrapped arithmetic
+    ("$24 + 4 = 28$, so \\boxed{28}", []),
+    ("3^2 + 4 = 13", []),
+    ("50 x 20% = 10", []),
+    ("1 1/2 + 1/2 = 2", []),
 ])
 def test_false_equations(text, wrong):
     assert false_equations(text) == wrong

@@ -17,6 +17,8 @@ def test_only_gate_passing_candidates_of_matched_length_are_eligible():
     assert [c["nll"] for c in eligible(POOL, 0.15)] == [0.9, 0.5, 1.4]
     assert [c["nll"] for c in eligible(POOL, 1.0)] == [0.9, 0.5, 1.4, 0.1]
     assert eligible([cand(0.3, passed=False)], 0.15) == []
+    # two passing candidates far apart: the band sits on one of them, never on neither
+    assert [c["tokens"] for c in eligible([cand(0.4, 80), cand(0.6, 120)], 0.15)] == [80]
 
 
 def test_rules_pick_lowest_highest_or_a_seeded_draw():

@@ -101,12 +101,13 @@ def task_slices(run: dict, tasks: list[str]) -> list[slice]:
     return out
 
 
-def measures_of(runs: list[dict], general: list[str]) -> list[str]:
-    """`acc`, and `prob` and `logp` where every run kept the options' log-likelihoods of every
-    general task."""
-    has_options = general and all("base_ll" in run["items"]["tasks"][t] for run in runs
-                                  for t in general)
-    return ["acc", "prob", "logp"] if has_options else ["acc"]
+def measures_of(runs: list[dict], general: list[str]) -> dict[str, list[str]]:
+    """Per measure, the general tasks it covers: `acc` every one; `prob` and `logp` those whose
+    options' log-likelihoods every run kept (not generated tasks, not format-1 records)."""
+    with_options = [t for t in general
+                    if all("base_ll" in run["items"]["tasks"][t] for run in runs)]
+    return {"acc": general, **({"prob": with_options, "logp": with_options} if with_options
+                               else {})}
 
 
 def _family_columns(general: list[str], groups: list[slice]) -> dict[str, tuple]:
@@ -132,16 +133,18 @@ def _rounded(values) -> list[float]:
     return [round(float(v), 5) for v in values]
 
 
-def intervals(gain: np.ndarray, forget: dict[str, np.ndarray], general: list[str],
-              groups: list[slice], resamples: int, rng) -> dict:
-    """Gain and forgetting (overall, per family, per task; each measure) of (seeds, items)
-    matrices: seed-level t-intervals, item-level bootstraps beside them, the per-seed values."""
+def intervals(gain: np.ndarray, forget: dict[str, np.ndarray], tasks_of: dict[str, list[str]],
+              slices_of: dict[str, list[slice]], resamples: int, rng) -> dict:
+    """Gain and forgetting (overall, per family, per task; each measure over the tasks it covers)
+    of (seeds, items) matrices: seed-level t-intervals, item-level bootstraps beside them, the
+    per-seed values."""
     out = {"gain": t_interval(gain.mean(1)),
            "items_gain": _items(gain, [slice(0, gain.shape[1])], resamples, rng),
            "per_seed": {"gain": _rounded(gain.mean(1))}}
-    families = _family_columns(general, groups)
     for measure, diff in forget.items():
         key = FORGETTING_KEY[measure]
+        general, groups = tasks_of[measure], slices_of[measure]
+        families = _family_columns(general, groups)
         if not general:
             out[key] = None
             continue
@@ -157,23 +160,23 @@ def intervals(gain: np.ndarray, forget: dict[str, np.ndarray], general: list[str
     return out
 
 
-def _forgetting(runs: list[dict], general: list[str], measures: list[str], which: str
-                ) -> dict[str, np.ndarray]:
-    """Per measure, (seeds, items) of base − `which` (tuned)."""
-    return {m: item_matrix(runs, general, MEASURES[m][0]) - item_matrix(runs, general, MEASURES[m][1])
-            for m in measures}
+def _forgetting(runs: list[dict], tasks_of: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    """Per measure, (seeds, items) of base − tuned over the tasks it covers."""
+    return {m: item_matrix(runs, tasks, MEASURES[m][0]) - item_matrix(runs, tasks, MEASURES[m][1])
+            for m, tasks in tasks_of.items()}
 
 
-def _run_row(run: dict, method: str, gain: float, forget: dict, general: list[str],
-             groups: list[slice]) -> dict:
-    families = _family_columns(general, groups)
+def _run_row(run: dict, method: str, gain: float, forget: dict, tasks_of: dict,
+             slices_of: dict) -> dict:
     row = {"name": run["name"], "method": method, "seed": run["seed"],
            "config": run.get("config"), "gain": round(float(gain), 4),
            "machine": run.get("machine"), "precision": run.get("precision")}
     for measure, values in forget.items():
         key = FORGETTING_KEY[measure]
+        if not tasks_of[measure]:
+            continue
         row[key] = round(float(values.mean()), 4)
-        for name, (columns, _) in families.items():
+        for name, (columns, _) in _family_columns(tasks_of[measure], slices_of[measure]).items():
             row[f"{key}/{name}"] = round(float(values[columns].mean()), 4)
     row.update({k: run.get("rewrite", {}).get(k) for k in
                 ("acceptance_rate", "qa_nll_shift", "target_tokens_mean", "false_equation_share")})
@@ -191,22 +194,30 @@ def summarise(runs: list[dict], resamples: int, seed: int, reference: str = REFE
     first = runs[0]["items"]
     downstream = first["downstream_task"]
     general = [t for t in first["tasks"] if t != downstream]
-    measures = measures_of(runs, general)
+    tasks_of = measures_of(runs, general)
+    slices_of = {m: task_slices(runs[0], tasks) for m, tasks in tasks_of.items()}
     by_method = defaultdict(list)
     for run in runs:
         by_method[group_of(run)].append(run)
     methods = sorted(by_method, key=lambda m: (METHOD_ORDER.index(m) if m in METHOD_ORDER
                                                else len(METHOD_ORDER), str(m)))
-    groups = task_slices(runs[0], general)
-    out = {"downstream_task": downstream, "general_tasks": general, "measures": measures,
+    out = {"downstream_task": downstream, "general_tasks": general, "measures": list(tasks_of),
+           "measure_tasks": tasks_of,
            "families": sorted({family(t) for t in general}), "primary_family": PRIMARY_FAMILY,
            "methods": {}, "reference": reference, "paired": {}, "runs": []}
     for method in methods:
         mruns = sorted(by_method[method], key=lambda r: r["seed"])
+        seeds = [r["seed"] for r in mruns]
+        if len(set(seeds)) != len(seeds):
+            twice = sorted({s for s in seeds if seeds.count(s) > 1})
+            raise ComparisonError(
+                f"{method}: seed(s) {twice} appear in more than one run ("
+                + ", ".join(r["name"] for r in mruns if r["seed"] in twice)
+                + "): one run per seed and configuration; select with --match")
         gain = item_matrix(mruns, [downstream], "tuned") - item_matrix(mruns, [downstream], "base")
-        forget = _forgetting(mruns, general, measures, "tuned")
+        forget = _forgetting(mruns, tasks_of)
         entry = {"seeds": [r["seed"] for r in mruns],
-                 **intervals(gain, forget, general, groups, resamples, rng)}
+                 **intervals(gain, forget, tasks_of, slices_of, resamples, rng)}
         for key in REWRITE_SCALARS:
             entry[key] = t_interval([r.get("rewrite", {}).get(key) for r in mruns])
         for key in EVAL_SCALARS:
@@ -214,7 +225,7 @@ def summarise(runs: list[dict], resamples: int, seed: int, reference: str = REFE
         out["methods"][method] = entry
         for i, run in enumerate(mruns):
             out["runs"].append(_run_row(run, method, gain[i].mean(),
-                                        {m: d[i] for m, d in forget.items()}, general, groups))
+                                        {m: d[i] for m, d in forget.items()}, tasks_of, slices_of))
     if reference in by_method:
         ref = {r["seed"]: r for r in by_method[reference]}
         for method in methods:
@@ -228,8 +239,8 @@ def summarise(runs: list[dict], resamples: int, seed: int, reference: str = REFE
             refs, others = [p[0] for p in pairs], [p[1] for p in pairs]
             d_gain = (item_matrix(others, [downstream], "tuned")
                       - item_matrix(refs, [downstream], "tuned"))
-            d_forget = {m: item_matrix(refs, general, MEASURES[m][1])
-                        - item_matrix(others, general, MEASURES[m][1]) for m in measures}
+            d_forget = {m: item_matrix(refs, tasks, MEASURES[m][1])
+                        - item_matrix(others, tasks, MEASURES[m][1]) for m, tasks in tasks_of.items()}
             out["paired"][method] = {
                 "seeds": [r["seed"] for r in others],
                 "across_machines": [
@@ -237,7 +248,7 @@ def summarise(runs: list[dict], resamples: int, seed: int, reference: str = REFE
                      method: [o.get("machine"), o.get("precision")]}
                     for r, o in pairs
                     if (r.get("machine"), r.get("precision")) != (o.get("machine"), o.get("precision"))],
-                **intervals(d_gain, d_forget, general, groups, resamples, rng)}
+                **intervals(d_gain, d_forget, tasks_of, slices_of, resamples, rng)}
     out["power"] = power(out)
     return out
 
@@ -266,12 +277,13 @@ def power(summary: dict) -> dict:
         out[measure] = {}
         for scope, suffix in scopes:
             paired = [p["per_seed"][key + suffix] for p in summary["paired"].values()
-                      if "per_seed" in p]
+                      if key + suffix in p.get("per_seed", {})]
             sd, dof = _pooled_sd(paired)
             source = "paired differences"
             if sd is None:
                 own, dof = _pooled_sd([e["per_seed"][key + suffix]
-                                       for e in summary["methods"].values() if "per_seed" in e])
+                                       for e in summary["methods"].values()
+                                       if key + suffix in e.get("per_seed", {})])
                 sd, source = (own * np.sqrt(2), "√2 × one method's seed spread") if own else (None, "")
             point = POINT
             if measure != "acc":
@@ -297,7 +309,9 @@ def _direction(interval, more: str, less: str, what: str) -> str:
     return f"no resolved difference in {what}"
 
 
-def fmt(interval, digits: int = 3, signed: bool = False) -> str:
+def fmt(interval, digits: int = 3, signed: bool = False, resolvable: bool = True) -> str:
+    """`mean [low, high]`; signed differences get `*` where the interval excludes 0 and the
+    interval counts (`resolvable`: MIN_SEEDS or more seeds)."""
     if interval is None:
         return "–"
     mean, lo, hi = interval
@@ -307,7 +321,7 @@ def fmt(interval, digits: int = 3, signed: bool = False) -> str:
     text = f"{mean:{sign}.{digits}f}"
     if lo is None:
         return f"{text} (one seed)"
-    mark = " *" if signed and (lo > 0 or hi < 0) else ""
+    mark = " *" if signed and resolvable and (lo > 0 or hi < 0) else ""
     return f"{text} [{lo:{sign}.{digits}f}, {hi:{sign}.{digits}f}]{mark}"
 
 
@@ -339,7 +353,9 @@ def verdicts(summary: dict) -> list[str]:
                            ("forgetting_logp", "gold log-probability")):
             if key not in p:
                 continue
-            value = p[f"{key}_by_family"][primary] if primary else p[key]
+            value = p[f"{key}_by_family"].get(primary) if primary else p[key]
+            if value is None:
+                continue
             word = _direction(value, "more", "less", "")
             text += (f"; {label} Δ {fmt(value, signed=True)}"
                      + (f", {word} forgetting" if word in ("more", "less") else ", not resolved"))

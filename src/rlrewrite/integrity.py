@@ -41,7 +41,10 @@ def check_structure(path: Path) -> dict:
             header = json.loads(handle.read(length))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise IntegrityError(f"{path}: corrupt safetensors header ({exc})") from None
-    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+    try:
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+        raise IntegrityError(f"{path}: corrupt safetensors header (no tensor offsets)") from None
     expected = 8 + length + max(ends, default=0)
     if size != expected:
         raise IntegrityError(f"{path}: {size} bytes, its header declares {expected} "

@@ -212,8 +212,9 @@ def option_loglikelihoods(sample: dict) -> dict | None:
         gold = 0  # one continuation (LAMBADA): the gold itself
     elif isinstance(gold, str) and gold.strip().isdigit():
         gold = int(gold)
-    elif isinstance(gold, str) and gold in continuations:
-        gold = continuations.index(gold)
+    elif isinstance(gold, str) and [c.strip() for c in continuations].count(gold.strip()) == 1:
+        gold = [c.strip() for c in continuations].index(gold.strip())  # continuations keep
+        # lm-eval's target delimiter (a space)
     if not isinstance(gold, int) or isinstance(gold, bool) or not 0 <= gold < len(resps):
         return None
     return {"ll": [round(float(r[0]), 4) for r in resps],

@@ -16,17 +16,18 @@ and differ only in π0-likelihood. A question with no passing candidate keeps it
 from __future__ import annotations
 
 import random
-from statistics import median
+from statistics import median_low
 
 RULES = ("low", "high", "random")
 
 
 def eligible(candidates: list[dict], tolerance: float) -> list[dict]:
-    """The gate-passing candidates within `tolerance` (a share) of their median token length."""
+    """The gate-passing candidates within `tolerance` (a share) of their median token length
+    (the lower median: a real candidate's, so one is always eligible)."""
     passing = [c for c in candidates if c["passed"]]
     if not passing:
         return []
-    middle = median(c["tokens"] for c in passing)
+    middle = median_low(c["tokens"] for c in passing)
     return [c for c in passing if abs(c["tokens"] - middle) <= tolerance * middle]
 
 

@@ -36,7 +36,10 @@ def _is_complete(checkpoint: Path) -> bool:
 
 
 def _broken(checkpoint: Path) -> str | None:
-    """Why a complete checkpoint's weights cannot be read (truncated, corrupt header), or None."""
+    """Why a complete checkpoint's weights cannot be read (truncated, corrupt header), or None
+    (also for a layout without top-level safetensors files, which this check does not read)."""
+    if not any(checkpoint.glob("*.safetensors")):
+        return None
     try:
         check_weights(checkpoint, values=False)
     except IntegrityError as exc:
