@@ -6,7 +6,7 @@ than one working session would start over each time. The comparison report there
 what it pairs and what lets anyone check a row — method, seeds, params and their configuration
 digest, precision, hardware, the rewrite, SFT and downstream metrics (SFT loss first and last,
 tokens trained, gold-solution NLL, truncation, no-answer) and the per-item base/tuned scores with
-every option's log-likelihood — into one JSON file per experiment (~150 KB), and 20 of its SFT
+every option's log-likelihood — into one JSON file per experiment (~250 KB), and 20 of its SFT
 targets into `<name>.samples.jsonl`, committed beside the report; it reads the records back next
 to the live experiments. A live experiment replaces the record of the same name.
 """
