@@ -104,7 +104,7 @@ CASES = {
     "no benchmark at all": (
         params_edit(lambda p: p["benchmarks"].update(standard={}, quiz_tasks=[],
                                                      lm_eval_tasks=[])),
-        r"benchmarks: standard, quiz_tasks and lm_eval_tasks are all empty"),
+        r"benchmarks: no general task to measure forgetting on"),
     "unknown quiz task": (params_edit(lambda p: p["benchmarks"].update(quiz_tasks=["capitalz"])),
                           r"benchmarks.quiz_tasks: unknown task\(s\) \['capitalz'\]"),
     "unknown standard benchmark": (

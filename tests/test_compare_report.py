@@ -277,7 +277,8 @@ def test_another_reference_method_is_paired_against():
 def logp_run(method, seed, shift, config="c1"):
     """A run with a standard and a quiz task, accuracy and gold log-probabilities: the tuned
     model's log-probabilities fall by `shift` nats on average (with per-seed noise)."""
-    base_rng, rng = np.random.default_rng(5), np.random.default_rng(hash((method, seed)) % 2**32)
+    base_rng = np.random.default_rng(5)
+    rng = np.random.default_rng([seed, sum(map(ord, method))])  # hash() varies per process
     tasks = {"downstream_math": {"ids": ["0", "1"], "base": [0.0, 0.0], "tuned": [1.0, 0.0]}}
     for task, n in (("std_piqa", 300), ("quiz_a", 80)):
         base_margin = base_rng.normal(0.3, 1.0, n)  # gold minus the other option, nats
@@ -303,7 +304,7 @@ def test_the_continuous_measure_the_primary_family_and_power():
     assert summary["families"] == ["quiz", "standard"]
     paired = summary["paired"]["rl"]
     mean, lo, hi = paired["forgetting_logp_by_family"]["standard"]
-    assert -0.08 < mean < 0 and hi < 0
+    assert -0.09 < mean < 0 and hi < 0
     mean, lo, hi = paired["forgetting_prob_by_family"]["standard"]
     assert -0.08 < mean < 0 and hi < 0
     # the probability is what the stored option log-likelihoods give: consistent with logp

@@ -372,7 +372,8 @@ def _format_error(path: str | Path, err: dict) -> str:
     if err["type"] == "missing":
         return f"{path}: missing key '{key}'"
     if isinstance(err.get("input"), dict):  # a section's own check: its message names the key
-        return f"{path}: key '{key}': {err['msg']}"
+        message = err["msg"].removeprefix("Value error, ")
+        return f"{path}: {message}" if not err["loc"] else f"{path}: key '{key}': {message}"
     return f"{path}: key '{key}': {err['msg']} (got {err.get('input')!r})"
 
 

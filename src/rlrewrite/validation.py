@@ -118,9 +118,6 @@ def check_benchmarks(params: Params) -> None:
         if unknown := unknown_tasks(list(bench.lm_eval_tasks), task_manager()):
             raise ParamsError(f"params.yaml: benchmarks.lm_eval_tasks: lm-eval does not know "
                               f"task(s) {unknown}; see `lm_eval --tasks list`")
-    if not (bench.standard or bench.quiz_tasks or bench.lm_eval_tasks):
-        raise ParamsError("params.yaml: benchmarks: standard, quiz_tasks and lm_eval_tasks are "
-                          "all empty: nothing would measure forgetting")
 
 
 def check_prompts(params: Params) -> None:
