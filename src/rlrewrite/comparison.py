@@ -26,7 +26,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from rlrewrite.evaluation.harness import family
+from rlrewrite.evaluation.harness import family, gold_logprob
 from rlrewrite.evaluation.intervals import bootstrap, seeds_needed, t_interval
 
 REFERENCE = "original"
@@ -55,16 +55,9 @@ class ComparisonError(ValueError):
 
 
 def gold_probability(options_ll: list[list[float]], gold: list[int]) -> list[float]:
-    """Per item, softmax of the options' log-likelihoods at the gold (one option: exp(ll))."""
-    out = []
-    for ll, g in zip(options_ll, gold):
-        ll = np.asarray(ll, dtype=float)
-        if len(ll) == 1:
-            out.append(float(np.exp(ll[0])))
-            continue
-        weights = np.exp(ll - ll.max())
-        out.append(float(weights[g] / weights.sum()))
-    return out
+    """Per item, the gold option's probability among the options: exp of harness.gold_logprob
+    (one option: exp(ll))."""
+    return [float(np.exp(gold_logprob({"ll": ll, "gold": g}))) for ll, g in zip(options_ll, gold)]
 
 
 def _scores(task_items: dict, which: str) -> list[float] | None:
