@@ -10,12 +10,14 @@ at the experiment's commit from DVC's cache). Each finished experiment is also w
 grid can be run over several sessions or machines: experiments that are gone from this checkout
 still count (rlrewrite/run_records.py).
 
-- Per method: downstream gain and forgetting (item-weighted over all general items, and per
-  benchmark) with 95% intervals from a bootstrap over seeds and items (items resampled within
-  each benchmark); acceptance, π0 NLL shift and diversity with t-intervals over seeds.
-- Each method against `original` (or `--reference METHOD`): the paired difference on the same
-  items and seeds (its gain minus the reference's; its forgetting minus the reference's) with a
-  paired bootstrap interval.
+- Per method: downstream gain and forgetting (overall, per family, per benchmark; in accuracy
+  and, where the runs kept every option's log-likelihood, the gold option's probability and
+  log-probability), with 95% Student-t intervals over training seeds (rlrewrite/comparison.py);
+  an item bootstrap of the seed-averaged values is a secondary column.
+- Each method against `original` (or `--reference`): the paired per-seed differences on the same
+  items, their t-interval, and words only where >= 3 seeds resolve it.
+- Runs under different configurations (config_digest: the params the method reads) are never
+  pooled; `--group-by KEY` splits rows by a swept key.
 - Experiments that are running, queued, failed or lack per-item results are listed, never
   dropped silently; experiments with another data seed than the rest cannot be paired and stop
   the report.
@@ -63,24 +65,44 @@ class ReportError(ValueError):
 EXECUTION_KEYS = {"launch": None, "vllm": None, "rewrite": ("batch_size",),
                   "evaluate": ("batch_size",), "sft": ("save_steps",),
                   "rewriter": ("save_steps", "log_samples_every", "scoring_batch_size")}
+# `rewriter` keys that decide whether a rewrite passes or how it is prompted: read by every
+# rewriting method; its other keys are the rewriter's training recipe, read only where it trains
+GATE_KEYS = {"prompt_file", "qa_prefix", "judge", "judge_prompt_file", "judge_chat", "reasoning",
+             "embedder"}
+
+
+def unread_keys(params: dict) -> list[tuple[str, str | None]]:
+    """(section, key) of the params a run's method never reads (key None: the whole section):
+    `original` and `dft` read neither the rewriter nor the rewrite settings, only `select` reads
+    `rewrite.select`, and only the trained rewriter (`rl`, select from `rl`) its recipe. A new key
+    or recipe change outside what a method reads leaves its configuration as it was."""
+    rewrite = params.get("rewrite") if isinstance(params.get("rewrite"), dict) else {}
+    method = rewrite.get("method")
+    select = rewrite.get("select") if isinstance(rewrite.get("select"), dict) else {}
+    if method == "original":
+        return [("rewriter", None)] + [("rewrite", k) for k in rewrite if k != "method"]
+    keys = [] if method == "select" else [("rewrite", "select")]
+    if not (method == "rl" or (method == "select" and select.get("generator") == "rl")):
+        keys += [("rewriter", k) for k in (params.get("rewriter") or {}) if k not in GATE_KEYS]
+    return keys
 
 
 def config_digest(params: dict) -> str:
-    """Six hex digits naming a configuration: the params without the pairing seed and the keys
-    that only change how a run executes, so runs that differ only in that seed (or machine)
-    share it and a changed rewriter recipe does not. The pairing seed is `sft.seed` where set
-    (the training seed then stays in the configuration), else `seed`."""
+    """Six hex digits naming a configuration: the params a run's method reads, without the
+    pairing seed and the keys that only change how a run executes, so runs that differ only in
+    that seed (or machine) share it and a changed rewriter recipe does not. The pairing seed is
+    `sft.seed` where set (the training seed then stays in the configuration), else `seed`."""
     rest = json.loads(json.dumps(params))
     sft = rest.get("sft") if isinstance(rest.get("sft"), dict) else {}
     if sft.get("seed") is None:
         rest.pop("seed", None)
     sft.pop("seed", None)
-    for section, keys in EXECUTION_KEYS.items():
-        if keys is None:
+    left_out = [(s, k) for s, keys in EXECUTION_KEYS.items() for k in (keys or (None,))]
+    for section, key in left_out + unread_keys(rest):
+        if key is None:
             rest.pop(section, None)
         elif isinstance(rest.get(section), dict):
-            for key in keys:
-                rest[section].pop(key, None)
+            rest[section].pop(key, None)
     return hashlib.sha1(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:6]
 
 
@@ -182,6 +204,9 @@ def with_records(live: list[dict], records: list[dict], prefix: str = "", match:
     names = {r["name"] for r in live}
     kept = [r for r in records if r["name"] not in names and r["name"].startswith(prefix)
             and (not match or re.search(match, r["name"]))]
+    for record in kept:  # a record's configuration by today's rule, not the one it was saved by
+        if record.get("params"):
+            record["config"] = config_digest(record["params"])
     recorded = {r["name"]: r for r in kept}
     for entry in left_out or []:
         if entry["name"] in recorded:

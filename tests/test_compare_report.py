@@ -361,6 +361,40 @@ def test_configuration_ignores_seeds_and_execution_keys_only():
     assert config_digest(a) != config_digest(b)
 
 
+def test_configuration_holds_only_what_the_method_reads():
+    from compare_report import config_digest
+
+    params = {"seed": 0, "sft": {"seed": None, "learning_rate": 5e-4},
+              "rewriter": {"learning_rate": 5e-4, "judge": False},
+              "rewrite": {"method": "original", "temperature": 0.0,
+                          "select": {"rule": "low", "generator": "prompt"}}}
+
+    def changed(method, section, key, value, **select):
+        new = json.loads(json.dumps(params))
+        new["rewrite"]["method"] = method
+        new["rewrite"]["select"].update(select)
+        base = json.loads(json.dumps(new))
+        new[section][key] = value
+        return config_digest(base) != config_digest(new)
+
+    # original reads no rewriter or rewrite setting; a record without a new key pools with today's
+    assert not changed("original", "rewriter", "judge", True)
+    assert not changed("original", "rewrite", "temperature", 0.7)
+    older = json.loads(json.dumps(params))
+    del older["rewrite"]["select"]
+    assert config_digest(older) == config_digest(params)
+    # prompt reads the gate, not the rewriter's training recipe nor select
+    assert changed("prompt", "rewriter", "judge", True)
+    assert not changed("prompt", "rewriter", "learning_rate", 1e-4)
+    assert changed("prompt", "rewrite", "temperature", 0.7)
+    assert not changed("prompt", "rewrite", "select", {"rule": "high"})
+    # rl and select from rl read the recipe; select reads its own settings
+    assert changed("rl", "rewriter", "learning_rate", 1e-4)
+    assert changed("select", "rewriter", "learning_rate", 1e-4, generator="rl")
+    assert not changed("select", "rewriter", "learning_rate", 1e-4)
+    assert changed("select", "rewrite", "select", {"rule": "high", "generator": "prompt"})
+
+
 def test_a_generated_task_leaves_the_continuous_measures_to_the_others():
     runs = [logp_run(m, s, shift) for m, shift in (("original", 0.10), ("rl", 0.02))
             for s in range(3)]
