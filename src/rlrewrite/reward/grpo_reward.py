@@ -40,19 +40,22 @@ def _nanmean(values: np.ndarray) -> float:
 
 
 class RewriteReward:
-    """r = r_task * (1 + λ_dist r_dist + λ_div r_div) per group of K rewrites."""
+    """r = r_task * (1 + λ_dist r_dist + λ_div r_div + λ_anchor r_anchor) per group of K rewrites
+    (λ_anchor = 0: the paper's reward)."""
 
     __name__ = "rewrite_reward"  # TRL names reward columns after it
 
     def __init__(self, gate: Gate, scorer, embedder, num_generations: int, lambda_dist: float,
                  lambda_div: float, end_token_ids: set[int], truncated: str = "fail",
-                 on_samples: Callable[[int, dict], None] | None = None, samples_every: int = 0):
+                 on_samples: Callable[[int, dict], None] | None = None, samples_every: int = 0,
+                 lambda_anchor: float = 0.0):
         self.gate = gate
         self.scorer = scorer  # π0's QA-style NLL
         self.embedder = embedder  # has .embed(texts) -> unit vectors; None when λ_div == 0
         self.k = num_generations
         self.lambda_dist = lambda_dist
         self.lambda_div = lambda_div
+        self.lambda_anchor = lambda_anchor
         self.end_token_ids = set(end_token_ids)
         if truncated not in ("fail", "skip"):
             raise ValueError(f"truncated must be 'fail' or 'skip', got {truncated!r}")
@@ -77,16 +80,25 @@ class RewriteReward:
                 vectors = self.embedder.embed([texts[i] for i in feasible])
                 embeddings = np.zeros((len(texts), vectors.shape[1]))
                 embeddings[feasible] = vectors
-        out = {name: np.zeros(len(texts)) for name in ("total", "dist", "div")}
-        for group in groups:
+        # π0's NLL of each group's expert solution (groups with a feasible rewrite): the anchor
+        # term's reference, and the step metric of where the rewrites stand against it
+        reference = np.full(len(groups), np.nan)
+        anchored = [g for g, group in enumerate(groups) if gate[group].any()]
+        if anchored:
+            reference[anchored] = self.scorer.qa_nll(
+                [questions[groups[g].start] for g in anchored],
+                [solutions[groups[g].start] for g in anchored])
+        out = {name: np.zeros(len(texts)) for name in ("total", "dist", "div", "anchor")}
+        for g, group in enumerate(groups):
             mask = gate[group] > 0
             emb = embeddings[group][mask] if embeddings is not None else None
-            result = combine(gate[group], nll[group][mask], emb, self.lambda_dist, self.lambda_div)
-            for name in ("total", "dist", "div"):
+            result = combine(gate[group], nll[group][mask], emb, self.lambda_dist, self.lambda_div,
+                             self.lambda_anchor, reference[g])
+            for name in ("total", "dist", "div", "anchor"):
                 out[name][group] = getattr(result, name)
         if truncated is not None and self.skip_truncated:
             out["total"][np.asarray(truncated, dtype=bool)] = np.nan
-        out.update(gate=gate, nll=nll, checks=checks)
+        out.update(gate=gate, nll=nll, checks=checks, reference_nll=reference)
         return out
 
     def step_metrics(self, out: dict, texts: list[str], questions: list[str], answers: list[str],
@@ -113,6 +125,10 @@ class RewriteReward:
             "rewrite/r_div_feasible_mean": _nanmean(out["div"][feasible]),
             "rewrite/qa_nll_feasible_mean": _nanmean(out["nll"][feasible]),
             "rewrite/qa_nll_group_spread": _nanmean(np.array(spreads)),
+            "rewrite/r_anchor_feasible_mean": _nanmean(out["anchor"][feasible]),
+            # feasible rewrites' NLL minus their expert solution's (< 0: more likely under π0)
+            "rewrite/qa_nll_vs_expert": _nanmean(
+                (out["nll"] - np.repeat(out["reference_nll"], self.k))[feasible]),
         }
 
     def __call__(self, prompts, completions, completion_ids=None, question=None, answer=None,
