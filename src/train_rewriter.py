@@ -56,6 +56,8 @@ COLUMNS = {
     "rewrite/dead_group_share": "dead_group_share",
     "rewrite/qa_nll_feasible_mean": "qa_nll",
     "rewrite/qa_nll_group_spread": "qa_nll_group_spread",
+    "rewrite/qa_nll_vs_expert": "qa_nll_vs_expert",
+    "rewrite/r_anchor_feasible_mean": "r_anchor",
     "kl": "kl",
     "completions/mean_length": "completion_length",
 }

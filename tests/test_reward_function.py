@@ -93,7 +93,8 @@ def test_a_step_without_feasible_rewrites_logs_nan_not_zero(tiny):
            log_metric=lambda name, value: logged.__setitem__(name, value))
     assert logged["rewrite/gate_pass_rate"] == 0.0
     for name in ("rewrite/qa_nll_feasible_mean", "rewrite/r_div_feasible_mean",
-                 "rewrite/qa_nll_group_spread", "rewrite/judge_pass_rate"):
+                 "rewrite/qa_nll_group_spread", "rewrite/judge_pass_rate",
+                 "rewrite/qa_nll_vs_expert", "rewrite/r_anchor_feasible_mean"):
         assert np.isnan(logged[name]), name
 
 

@@ -146,6 +146,9 @@ class RewriterParams(_Section):
     embedder: Literal["policy", "minilm"]  # for r_div
     lambda_dist: float
     lambda_div: float
+    # our extension: weight of r_anchor, the rewrite's π0 NLL against its expert solution's (an
+    # absolute pull toward π0; group_rewards.anchor_rewards); 0: the paper's reward
+    lambda_anchor: float
     lora: LoraParams
     num_generations: int  # K rewrites per question
     questions_per_device: int  # questions per process per optimizer step (groups stay whole)
@@ -177,7 +180,7 @@ class RewriterParams(_Section):
                 raise ValueError(f"{name} must be at least 1")
         if self.warmup_steps < 0:
             raise ValueError("warmup_steps must be at least 0")
-        for name in ("lambda_dist", "lambda_div"):
+        for name in ("lambda_dist", "lambda_div", "lambda_anchor"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0: the alignment and diversity terms are "
                                  "bonuses on feasible rewrites")

@@ -123,7 +123,7 @@ def build_trainer(params: Params, model_dir: Path, records: list[dict], output_d
     end_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
     reward = RewriteReward(build_gate(cfg, scorer), scorer, embedder, cfg.num_generations,
                            cfg.lambda_dist, cfg.lambda_div, end_ids, cfg.truncated, on_samples,
-                           cfg.log_samples_every)
+                           cfg.log_samples_every, lambda_anchor=cfg.lambda_anchor)
     args = grpo_config(cfg, params.seed, output_dir, report_to, params.engine, params.vllm,
                        model_dir)
     callbacks = list(callbacks)
