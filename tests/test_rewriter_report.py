@@ -42,3 +42,25 @@ def test_report_fills_the_readme_markers_and_keeps_the_rest(tmp_path):
     assert text.startswith("intro\n<!-- rewriter-runs:start -->\n| run |")
     assert "old table" not in text and "0.09 → 0.59" in text
     assert text.endswith("|\n<!-- rewriter-runs:end -->\nend\n")
+
+
+def test_aligns_needs_every_criterion_of_a_rewriter_that_moves_targets_toward_pi0():
+    from rewriter_report import summarise
+
+    def row(**rewrite):
+        metrics = {"metrics/rewriter.json": {"gate_pass_rate_first_fifth": 0.1,
+                                             "gate_pass_rate_last_fifth": 0.6,
+                                             "qa_nll_vs_expert_first_fifth": 0.05,
+                                             "qa_nll_vs_expert_last_fifth": -0.12},
+                   "metrics/rewrite.json": {"accepted_answer_only_share": 0.0,
+                                            "target_length_ratio": 1.05, "qa_nll_shift": -0.15,
+                                            "embedding_spread": 0.31,
+                                            "embedding_spread_original": 0.30, **rewrite}}
+        return summarise({"name": "rl-s0", "state": "done", "params": {"seed": 0},
+                          "metrics": metrics})
+
+    assert row()["aligns"] is True
+    assert row(qa_nll_shift=-0.05)["aligns"] is False  # not 0.1 nats/token closer to π0
+    assert row(target_length_ratio=1.9)["aligns"] is False  # moved by growing long
+    assert row(embedding_spread=0.2)["aligns"] is False  # collapsed diversity
+    assert "aligns" not in row(embedding_spread_original=None)  # older runs: not judged

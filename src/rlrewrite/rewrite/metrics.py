@@ -88,6 +88,9 @@ def target_metrics(out: list[dict], scorer, embedder, tokenizer, seed: int) -> d
         "distinct_2": round(distinct_n(targets, 2), 4),
         "self_bleu": round(self_bleu(targets, SELF_BLEU_TEXTS, seed), 3),
         "embedding_spread": round(embedding_spread(embedder.embed(targets)), 4),
+        # the expert solutions' spread: a rewriter should not make the targets less diverse
+        "embedding_spread_original": round(embedding_spread(
+            embedder.embed([r["solution"] for r in out])), 4),
         "target_tokens_mean": round(float(np.mean(lengths)), 2),
         **reasoning_metrics(out),
     }
