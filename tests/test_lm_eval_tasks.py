@@ -30,3 +30,32 @@ def test_written_tasks_load_offline_in_lm_eval(tmp_path, monkeypatch):
     for make_filter in gen._filters[0].filters:
         resps = list(make_filter().apply(resps, docs[:2]))
     assert resps == ["B", "[invalid]"]
+
+
+def test_offline_run_names_an_lm_eval_task_whose_hub_dataset_is_not_cached(tmp_path, monkeypatch):
+    """Offline, `validate` names the task and its uncached Hub datasets (groups expanded) instead
+    of letting `evaluate-base` end in a Hub traceback; a cached dataset passes."""
+    import datasets.config
+    import pytest
+    from huggingface_hub import constants
+    from lm_eval.tasks import TaskManager
+
+    from rlrewrite.config import ParamsError
+    from rlrewrite.evaluation.harness import hub_datasets
+    from rlrewrite.validation import check_offline_tasks
+
+    manager = TaskManager()
+    needs = hub_datasets(["arc_easy", "mmlu"], manager)
+    assert needs["arc_easy"] == {"allenai/ai2_arc"} and needs["mmlu"] == {"cais/mmlu"}
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
+    with pytest.raises(ParamsError, match=r"benchmarks.lm_eval_tasks: arc_easy reads "
+                                          r"allenai/ai2_arc, not in the local cache"):
+        check_offline_tasks(["arc_easy"], manager)
+    (tmp_path / "hub" / "datasets--allenai--ai2_arc").mkdir(parents=True)
+    check_offline_tasks(["arc_easy"], manager)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    check_offline_tasks(["mmlu"], manager)  # online: downloading is allowed

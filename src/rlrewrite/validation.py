@@ -115,9 +115,32 @@ def check_benchmarks(params: Params) -> None:
     if bench.lm_eval_tasks:  # lm-eval's task index takes ~10 s to build: only when named
         from rlrewrite.evaluation.harness import task_manager, unknown_tasks
 
-        if unknown := unknown_tasks(list(bench.lm_eval_tasks), task_manager()):
+        manager = task_manager()
+        if unknown := unknown_tasks(list(bench.lm_eval_tasks), manager):
             raise ParamsError(f"params.yaml: benchmarks.lm_eval_tasks: lm-eval does not know "
                               f"task(s) {unknown}; see `lm_eval --tasks list`")
+        check_offline_tasks(list(bench.lm_eval_tasks), manager)
+
+
+def check_offline_tasks(names: list[str], manager) -> None:
+    """Offline (HF_DATASETS_OFFLINE or HF_HUB_OFFLINE), an lm-eval task whose Hub dataset is not
+    cached would end in a Hub traceback inside `evaluate-base`: name it here instead."""
+    import datasets.config
+    from huggingface_hub import constants
+
+    from rlrewrite.evaluation.harness import hub_datasets, uncached_datasets
+
+    if not (datasets.config.HF_HUB_OFFLINE or constants.HF_HUB_OFFLINE):
+        return
+    missing = {name: uncached for name, paths in hub_datasets(names, manager).items()
+               if (uncached := uncached_datasets(paths, Path(constants.HF_HUB_CACHE),
+                                                 Path(datasets.config.HF_DATASETS_CACHE)))}
+    if missing:
+        listed = "; ".join(f"{name} reads {', '.join(paths)}" for name, paths in missing.items())
+        raise ParamsError(f"params.yaml: benchmarks.lm_eval_tasks: {listed}, not in the local "
+                          "cache, and offline mode (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE) forbids "
+                          "downloading: run once with both set to 0 (`HF_HUB_OFFLINE=0 "
+                          "HF_DATASETS_OFFLINE=0 make repro`), or drop the task")
 
 
 def check_prompts(params: Params) -> None:

@@ -96,6 +96,49 @@ def unknown_tasks(names: list[str], manager) -> list[str]:
     return [n for n in names if n not in known]
 
 
+# dataset builders that read local files (`data_files`), not a Hub dataset
+LOCAL_BUILDERS = {"json", "csv", "parquet", "text", "arrow"}
+
+
+def hub_datasets(names: list[str], manager) -> dict[str, set[str]]:
+    """The Hub datasets each named lm-eval task, group or tag reads (groups and tags expanded).
+    Entry kinds are compared by name: lm-eval's `Kind` enum lives in a private module."""
+    def walk(name, into: set[str], seen: set[str]) -> None:
+        if isinstance(name, dict):  # a group's inline task config
+            if name.get("dataset_path"):
+                into.add(name["dataset_path"])
+            return
+        entry = manager.task_index.get(name)
+        if entry is None or name in seen:
+            return
+        seen.add(name)
+        if entry.kind.name == "TAG":
+            members = sorted(entry.tags)
+        else:
+            cfg = entry.cfg or {}
+            if cfg.get("dataset_path"):
+                into.add(cfg["dataset_path"])
+            members = cfg.get("task") if entry.kind.name == "GROUP" else []
+            members = [members] if isinstance(members, str) else members or []
+        for member in members:
+            walk(member, into, seen)
+
+    out = {}
+    for name in names:
+        out[name] = set()
+        walk(name, out[name], set())
+        out[name] -= LOCAL_BUILDERS
+    return out
+
+
+def uncached_datasets(paths: set[str], hub_cache: Path, datasets_cache: Path) -> list[str]:
+    """The Hub datasets among `paths` that neither the Hub cache nor the datasets cache holds
+    (a local folder counts as held)."""
+    return sorted(p for p in paths if not Path(p).is_dir()
+                  and not (hub_cache / f"datasets--{p.replace('/', '--')}").is_dir()
+                  and not (datasets_cache / p.replace("/", "___")).is_dir())
+
+
 def check_task_names(names: list[str], manager) -> None:
     if unknown := unknown_tasks(names, manager):
         raise EvalError(f"lm-eval does not know task(s) {unknown} (benchmarks.lm_eval_tasks / "
