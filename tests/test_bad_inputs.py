@@ -119,6 +119,9 @@ CASES = {
                           prompt_file="data/prompts/short.txt"))(repo)],
         r"rewriter.prompt_file: data/prompts/short.txt: template lacks placeholder\(s\) "
         r"\{solution\}"),
+    "model is a pipeline output": (
+        params_edit(lambda p: p["model"].update(name="models/base")),
+        r"model.name: 'models/base' lies in 'models/base', an output of this pipeline"),
     "launch config file missing": (
         params_edit(lambda p: p["launch"].update(config_file="accelerate/nope.yaml")),
         r"launch.config_file: 'accelerate/nope.yaml' does not exist"),

@@ -42,6 +42,35 @@ def weight_files(folder: Path) -> dict:
             for p in sorted(folder.glob("*.safetensors"))}
 
 
+def pipeline_outputs(dvc_file: Path = Path("dvc.yaml")) -> list[Path]:
+    """Every output path the DAG declares (dvc.yaml `outs`, `metrics`, `plots` of each stage)."""
+    import yaml
+
+    if not dvc_file.is_file():
+        return []
+    stages = (yaml.safe_load(dvc_file.read_text()) or {}).get("stages") or {}
+    paths = []
+    for stage in stages.values():
+        for kind in ("outs", "metrics", "plots"):
+            for out in stage.get(kind) or []:
+                paths.append(Path(next(iter(out)) if isinstance(out, dict) else out))
+    return paths
+
+
+def check_not_an_output(name: str, dvc_file: Path = Path("dvc.yaml")) -> None:
+    """A model folder inside one of the pipeline's outputs would be deleted by DVC before the
+    stage that reads it runs (`models/base` is `prepare`'s copy of `model.name`)."""
+    folder = Path(name).resolve()
+    root = dvc_file.resolve().parent
+    for out in pipeline_outputs(dvc_file):
+        out = (root / out).resolve()
+        if folder == out or out in folder.parents:
+            raise ParamsError(f"params.yaml: model.name: '{name}' lies in '{out.relative_to(root)}', "
+                              "an output of this pipeline, which DVC deletes before the stage "
+                              "that writes it runs: name the original model (an embedded "
+                              "model, a hub id or a folder outside the pipeline's outputs)")
+
+
 def check_model(name: str) -> dict:
     """The base model can be loaded offline and safely: an embedded package model, a local folder
     with a config and safetensors weights, or a hub id (in the local cache when offline)."""
@@ -60,6 +89,7 @@ def check_model(name: str) -> dict:
     if name.startswith("~"):
         raise ParamsError(f"params.yaml: model.name: '{name}': write the folder's full path "
                           "(transformers does not expand ~)")
+    check_not_an_output(name)
     if is_local_path(name):
         folder = Path(name)
         if not folder.is_dir():
