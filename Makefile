@@ -40,6 +40,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	touch $(STAMP)
 
 repro: setup $(VLLM_SETUP)
+	$(BIN)/python -m rlrewrite.workspace_lock  # refused while a run holds this workspace
 	$(BIN)/dvc repro
 
 # Two pytest-xdist workers: most of a test's time is single-threaded (imports, engine start-up,
@@ -66,6 +67,7 @@ METHODS ?= original prompt self rl dft
 SEEDS ?= 0 1 2 3 4
 
 grid: setup $(VLLM_SETUP)
+	$(BIN)/python -m rlrewrite.workspace_lock  # refused while a run holds this workspace
 	ran=$$($(BIN)/dvc exp list --all-commits --name-only); \
 	for s in $(SEEDS); do for m in $(METHODS); do \
 	  if [ -f reports/runs/$$m-s$$s.json ]; then echo "$$m-s$$s: recorded in reports/runs"; continue; fi; \
@@ -120,6 +122,7 @@ grid-status:
 
 # Apply a recipe (recipes/NAME.yaml: cpu-default, gpu-single, paper) onto params.yaml.
 recipe: setup
+	$(BIN)/python -m rlrewrite.workspace_lock  # refused while a run holds this workspace
 	$(BIN)/python -m rlrewrite.recipes $(RECIPE)
 
 report: setup

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 from rlrewrite.integrity import IntegrityError, check_weights
+from rlrewrite.workspace_lock import WRITER_LOCK, claim_folder
 
 # transformers' Trainer writes a checkpoint's trainer_state.json after its weights, optimizer and
 # RNG states: a checkpoint without a readable one was cut short (a kill during the save)
@@ -65,12 +66,15 @@ def prepare_checkpoint_dir(path: Path, key: str, owner: bool = True) -> str | No
     made with the same inputs (`key`). Half-written checkpoints are deleted (and named); a folder
     from other inputs is emptied, so two different runs never mix. None: start from scratch.
     Under several processes only the main one (`owner`) deletes or creates anything; the others
-    get the same answer (the newest complete checkpoint is the same for both)."""
+    get the same answer (the newest complete checkpoint is the same for both). The main one is
+    the folder's one writer (workspace_lock.claim_folder: a second one, alive, is refused)."""
     if not owner:
         if not _same_inputs(path, key):
             return None
         complete = [p for p in _newest_first(path) if _is_complete(p) and not _broken(p)]
         return str(complete[0]) if complete else None
+    path.mkdir(parents=True, exist_ok=True)
+    claim_folder(path)
     if _same_inputs(path, key):
         checkpoints = _newest_first(path)
         for checkpoint in checkpoints:
@@ -89,7 +93,10 @@ def prepare_checkpoint_dir(path: Path, key: str, owner: bool = True) -> str | No
         if checkpoints:
             print(f"{path}: no complete checkpoint left; training from the start")
             return None
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
+    for entry in path.iterdir():  # all but this writer's lock
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        elif entry.name != WRITER_LOCK:
+            entry.unlink()
     (path / "fingerprint.txt").write_text(key + "\n")
     return None
