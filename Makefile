@@ -84,6 +84,7 @@ grid: setup $(VLLM_SETUP)
 RULES ?= low high random
 
 contrast: setup $(VLLM_SETUP)
+	$(BIN)/python -m rlrewrite.workspace_lock  # refused while a run holds this workspace
 	ran=$$($(BIN)/dvc exp list --all-commits --name-only); \
 	for s in $(SEEDS); do for r in $(RULES); do n=select-$$r-s$$s; \
 	  if [ -f reports/runs/$$n.json ] || echo "$$ran" | grep -qx $$n; then echo "$$n: done"; continue; fi; \
@@ -104,6 +105,7 @@ LEVER_VALUES ?= 0.0 1.0
 LEVER_SEEDS ?= 0 1 2
 
 levers: setup $(VLLM_SETUP)
+	$(BIN)/python -m rlrewrite.workspace_lock  # refused while a run holds this workspace
 	ran=$$($(BIN)/dvc exp list --all-commits --name-only); key=$(LEVER_KEY); \
 	for s in $(LEVER_SEEDS); do for v in $(LEVER_VALUES); do n=lever-$${key##*.}-$$v-s$$s; \
 	  if echo "$$ran" | grep -qx $$n; then echo "$$n: done"; continue; fi; \
