@@ -60,7 +60,7 @@ class ReportError(ValueError):
 
 
 # params that change how a run executes, not what it computes: left out of its configuration
-EXECUTION_KEYS = {"launch": None, "vllm": None, "rewrite": ("batch_size",),
+EXECUTION_KEYS = {"launch": None, "vllm": None, "rewrite": ("generation_batch_size",),
                   "evaluate": ("batch_size",), "sft": ("save_steps",),
                   "rewriter": ("save_steps", "log_samples_every", "scoring_batch_size")}
 

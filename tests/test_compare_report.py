@@ -349,9 +349,9 @@ def test_configuration_ignores_seeds_and_execution_keys_only():
     from compare_report import config_digest
 
     params = {"seed": 0, "sft": {"seed": None, "learning_rate": 5e-4, "save_steps": 50},
-              "vllm": {"cpu_kvcache_gib": 1}, "rewrite": {"batch_size": 16, "method": "rl"}}
+              "vllm": {"cpu_kvcache_gib": 1}, "rewrite": {"generation_batch_size": 16, "method": "rl"}}
     same = {"seed": 3, "sft": {"seed": None, "learning_rate": 5e-4, "save_steps": 10},
-            "vllm": {"cpu_kvcache_gib": 4}, "rewrite": {"batch_size": 8, "method": "rl"}}
+            "vllm": {"cpu_kvcache_gib": 4}, "rewrite": {"generation_batch_size": 8, "method": "rl"}}
     assert config_digest(params) == config_digest(same)
     other_lr = {**params, "sft": {**params["sft"], "learning_rate": 1e-4}}
     assert config_digest(other_lr) != config_digest(params)

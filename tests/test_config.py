@@ -90,8 +90,8 @@ def test_exponent_floats_as_dvc_writes_them_are_floats(tmp_path, written):
 
 
 def test_reasoning_rule_thresholds_are_shares(tmp_path):
-    path = _write(tmp_path, lambda raw: raw["rewriter"]["reasoning"].update(min_step_share=1.5))
-    with pytest.raises(ParamsError, match=r"rewriter.reasoning.*min_step_share must be in \[0, 1\]"):
+    path = _write(tmp_path, lambda raw: raw["gate"]["reasoning"].update(min_step_share=1.5))
+    with pytest.raises(ParamsError, match=r"key 'gate.reasoning.min_step_share': must be in \[0, 1\]"):
         load_params(path)
 
 
@@ -116,11 +116,12 @@ def test_auto_evaluation_batches_need_the_vllm_engine(tmp_path):
 @pytest.mark.parametrize("mutate, message", [
     (lambda raw: raw["rewriter"].update(lambda_dist=float("nan")), r"rewriter.lambda_dist.*finite"),
     (lambda raw: raw["sft"].update(learning_rate=float("inf")), r"sft.learning_rate.*finite"),
-    (lambda raw: raw.update(seed=-1), r"seed: must be at least 0"),
-    (lambda raw: raw["sft"].update(seed=-2), r"sft.*seed must be at least 0"),
-    (lambda raw: raw["sft"].update(warmup_ratio=5.0), r"warmup_ratio must be in \[0, 1\)"),
-    (lambda raw: raw["sft"].update(warmup_ratio=-1.0), r"warmup_ratio must be in \[0, 1\)"),
-    (lambda raw: raw["sft"]["lora"].update(target_modules=[]), r"target_modules must name"),
+    (lambda raw: raw.update(seed=-1), r"key 'seed': must be at least 0"),
+    (lambda raw: raw["sft"].update(seed=-2), r"key 'sft.seed': must be at least 0"),
+    (lambda raw: raw["sft"].update(warmup_ratio=5.0), r"'sft.warmup_ratio': must be in \[0, 1\)"),
+    (lambda raw: raw["sft"].update(warmup_ratio=-1.0), r"'sft.warmup_ratio': must be in \[0, 1\)"),
+    (lambda raw: raw["sft"]["lora"].update(target_modules=[]),
+     r"key 'sft.lora.target_modules': must be non-empty"),
     (lambda raw: (raw["evaluate"].update(quiz_variants=[]), raw["benchmarks"].update(standard={})),
      r"no general task to measure forgetting on"),
     (lambda raw: raw["rewrite"].update(method="select", temperature=0.0),
