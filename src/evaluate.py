@@ -60,7 +60,7 @@ def main() -> None:
     with stage_run("evaluate", params.logged()):
         mlflow.set_tags({"method": method, "seed": params.seed})
         tuned = evaluate_model(BASE_DIR if is_adapter else SFT_DIR, tasks, cfg, params.data.seed,
-                               dtype_name(cfg.precision),
+                               dtype_name(params.precision),
                                adapter_dir=SFT_DIR if is_adapter else None,
                                engine=params.engine, vllm_cfg=params.vllm)
         test = read_jsonl(TEST_DATA)
@@ -71,7 +71,7 @@ def main() -> None:
             tuned, test, list(nll), AutoTokenizer.from_pretrained(BASE_DIR))
         result = compare(base, tuned, general, seed=params.data.seed)
         write_json(ITEMS, paired_items(base, tuned, tasks))
-        usage = stage_usage(precision_label(cfg.precision), params.engine)
+        usage = stage_usage(precision_label(params.precision), params.engine)
         write_json(METRICS, {**result, **usage, **run_reference()})
         log_usage(usage)
         write_json(POINT, [{"method": method, "gain": result["downstream"]["gain"],

@@ -35,7 +35,7 @@ def main() -> None:
     tasks = [DOWNSTREAM_TASK] + general_tasks(params.benchmarks, cfg)
     with stage_run("evaluate-base", params.logged()):
         scores = evaluate_model(MODEL_DIR, tasks, cfg, params.data.seed,
-                                dtype_name(cfg.precision),
+                                dtype_name(params.precision),
                                 engine=params.engine, vllm_cfg=params.vllm)
         test = read_jsonl(TEST_DATA)
         nll = solution_nll(MODEL_DIR, [r["question"] for r in test], [r["solution"] for r in test])
@@ -48,7 +48,7 @@ def main() -> None:
                        downstream_no_answer=record["no_answer"],
                        downstream_gold_nll=round(float(nll.mean()), 4))
         mlflow.log_metrics({f"base/{t}": v for t, v in summary.items()})
-        usage = stage_usage(precision_label(cfg.precision), params.engine)
+        usage = stage_usage(precision_label(params.precision), params.engine)
         summary.update(usage)
         write_json(METRICS, {**summary, **run_reference()})
         log_usage(usage)

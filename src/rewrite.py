@@ -69,7 +69,7 @@ def read_pool(path: Path) -> dict[str, list[dict]]:
 
 def main() -> None:
     params = load_stage_params("rewrite")
-    cfg, gate_cfg = params.rewrite, params.rewriter
+    cfg, rewriter_cfg = params.rewrite, params.rewriter
     records = read_jsonl(SFT_DATA)
     if not records:
         raise DataError(f"{SFT_DATA}: no records")
@@ -77,22 +77,22 @@ def main() -> None:
     with stage_run("rewrite", params.logged()):
         mlflow.set_tags({"method": cfg.method, "seed": params.seed})
         tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
-        dtype = weights_dtype(cfg.precision)
+        dtype = weights_dtype(params.precision)
         model = AutoModelForCausalLM.from_pretrained(MODEL_DIR, dtype=dtype)
         rewriter = uses_rewriter(cfg.method)  # `select` reads the pool its own stage sampled
         if rewriter and params.engine == "hf":
             model = load_rewriter(model, ADAPTER_DIR, MODEL_DIR)  # π0 + LoRA; adapter off = π0
-        scorer = build_scorer(gate_cfg, model, tokenizer)  # π0, on transformers whatever the engine
+        scorer = build_scorer(params.gate, rewriter_cfg, model, tokenizer)  # π0, on transformers whatever the engine
         generator = None
         if cfg.method not in ("original", "select"):
             generator = make_generator(
                 params.engine, model=model, tokenizer=tokenizer, base_dir=MODEL_DIR,
-                adapter_dir=ADAPTER_DIR if rewriter else None, batch_size=cfg.batch_size,
+                adapter_dir=ADAPTER_DIR if rewriter else None, batch_size=cfg.generation_batch_size,
                 max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=params.seed,
                 dtype=dtype, vllm_cfg=params.vllm,
                 merged_dir=MERGED_DIR)
 
-        template = load_template(gate_cfg.prompt_file, REWRITE_FIELDS)
+        template = load_template(rewriter_cfg.prompt_file, REWRITE_FIELDS)
         started = time.perf_counter()
         selected = {}
         if cfg.method == "select":
@@ -103,7 +103,7 @@ def main() -> None:
             selected = pool_metrics(records, pool, cfg.select.length_tolerance, params.seed)
         else:
             out, last = rewrite_records(records, cfg.method, template, generator,
-                                        gate_verifier(build_gate(gate_cfg, scorer)), cfg.attempts)
+                                        gate_verifier(build_gate(params.gate, scorer)), cfg.attempts)
         wall = time.perf_counter() - started
         write_jsonl(OUTPUT, out)
 
@@ -114,7 +114,7 @@ def main() -> None:
                            generation_s=round(generator.stats.seconds, 1),
                            generation_tokens_per_second=round(generator.stats.tokens_per_second, 1))
         mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None})
-        usage = stage_usage(precision_label(cfg.precision),
+        usage = stage_usage(precision_label(params.precision),
                             params.engine if generator is not None else None)
         write_json(METRICS, {**metrics, **usage, **run_reference()})
         log_usage(usage)

@@ -56,7 +56,7 @@ def main() -> None:
         raise DataError(str(exc)) from None
     methods = sorted({r.get("method", "unknown") for r in records})
     seed = cfg.effective_seed(params.seed)
-    key = fingerprint(seed, cfg.model_dump(), records, (MODEL_DIR / "config.json").read_text(),
+    key = fingerprint(seed, params.precision, cfg.model_dump(), records, (MODEL_DIR / "config.json").read_text(),
                       launch_key(params.launch.processes, params.launch.config_file))
     main_process = is_main_process()
     resume = prepare_checkpoint_dir(CHECKPOINTS, key, owner=main_process)
@@ -65,7 +65,8 @@ def main() -> None:
         if main_process:
             mlflow.set_tags({"method": ",".join(methods), "seed": params.seed, "sft_seed": seed,
                              "sft_mode": cfg.mode})
-        trainer = build_sft_trainer(cfg, seed, MODEL_DIR, dataset, CHECKPOINTS, ["mlflow"])
+        trainer = build_sft_trainer(cfg, seed, MODEL_DIR, dataset, CHECKPOINTS, ["mlflow"],
+                                    precision=params.precision)
         started = time.perf_counter()
         result = trainer.train(resume_from_checkpoint=resume)
         wall = time.perf_counter() - started
@@ -89,7 +90,7 @@ def main() -> None:
             "train_seconds": round(wall, 1),
         }
         mlflow.log_metrics({f"summary/{k}": v for k, v in metrics.items()})
-        usage = stage_usage(precision_label(cfg.precision))
+        usage = stage_usage(precision_label(params.precision))
         metrics.update(usage)
         write_json(METRICS, {**metrics, **run_reference()})
         write_loss_curve(trainer.state.log_history)
@@ -97,7 +98,8 @@ def main() -> None:
                    summary=f"SFT ({cfg.mode}, loss {cfg.loss}) on {len(dataset)} targets of "
                            f"method {', '.join(methods)} (data/rewritten/train.jsonl).",
                    base_model=params.model.name, data=f"{TRAIN_DATA} ({', '.join(methods)})",
-                   params={"seed": params.seed, "sft": cfg.model_dump()}, metrics=metrics,
+                   params={"seed": params.seed, "precision": params.precision,
+                           "sft": cfg.model_dump()}, metrics=metrics,
                    tags=["sft", *methods])
         log_usage(usage)
         print("sft:", metrics)

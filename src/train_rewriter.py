@@ -153,7 +153,8 @@ def main() -> None:
     cfg = params.rewriter
     records = read_jsonl(RL_DATA)
     logging.getLogger("trl.trainer.grpo_trainer").addFilter(LeftOutRollouts())
-    key = fingerprint(params.seed, params.engine, cfg.model_dump(), records,
+    key = fingerprint(params.seed, params.engine, params.precision, cfg.model_dump(),
+                      params.gate.model_dump(), params.rewrite.max_new_tokens, records,
                       Path(cfg.prompt_file).read_text(), (MODEL_DIR / "config.json").read_text(),
                       launch_key(params.launch.processes, params.launch.config_file))
     main_process = is_main_process()
@@ -184,13 +185,16 @@ def main() -> None:
                     * cfg.gradient_accumulation_steps * trainer.accelerator.num_processes)
         summary.update(throughput(trainer.state.log_history, per_step, wall),
                        processes=trainer.accelerator.num_processes)
-        usage = stage_usage(precision_label(cfg.precision), params.engine)
+        usage = stage_usage(precision_label(params.precision), params.engine)
         write_json(METRICS, {"trained": True, **summary, **usage, **run_reference()})
         write_card(ADAPTER_DIR, title="Rewriter: a GRPO-trained LoRA on π0",
                    summary=f"Rewrites expert solutions into π0's QA style ({len(records)} questions,"
                            f" {summary.get('steps')} GRPO steps); load it on the base model.",
                    base_model=params.model.name, data=str(RL_DATA),
-                   params={"seed": params.seed, "rewriter": cfg.model_dump()}, metrics=summary,
+                   params={"seed": params.seed, "precision": params.precision,
+                           "gate": params.gate.model_dump(), "rewriter": cfg.model_dump(),
+                           "rewrite": {"max_new_tokens": params.rewrite.max_new_tokens}},
+                   metrics=summary,
                    tags=["grpo", "lora", "rewriter"])
         log_usage(usage)
         mlflow.log_metrics({f"summary/{k}": v for k, v in summary.items() if v is not None})

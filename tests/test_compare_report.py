@@ -349,9 +349,9 @@ def test_configuration_ignores_seeds_and_execution_keys_only():
     from compare_report import config_digest
 
     params = {"seed": 0, "sft": {"seed": None, "learning_rate": 5e-4, "save_steps": 50},
-              "vllm": {"cpu_kvcache_gib": 1}, "rewrite": {"batch_size": 16, "method": "rl"}}
+              "vllm": {"cpu_kvcache_gib": 1}, "rewrite": {"generation_batch_size": 16, "method": "rl"}}
     same = {"seed": 3, "sft": {"seed": None, "learning_rate": 5e-4, "save_steps": 10},
-            "vllm": {"cpu_kvcache_gib": 4}, "rewrite": {"batch_size": 8, "method": "rl"}}
+            "vllm": {"cpu_kvcache_gib": 4}, "rewrite": {"generation_batch_size": 8, "method": "rl"}}
     assert config_digest(params) == config_digest(same)
     other_lr = {**params, "sft": {**params["sft"], "learning_rate": 1e-4}}
     assert config_digest(other_lr) != config_digest(params)
@@ -365,7 +365,7 @@ def test_configuration_holds_only_what_the_method_reads():
     from compare_report import config_digest
 
     params = {"seed": 0, "sft": {"seed": None, "learning_rate": 5e-4},
-              "rewriter": {"learning_rate": 5e-4, "judge": False},
+              "rewriter": {"learning_rate": 5e-4, "prompt_file": "a.txt"}, "gate": {"judge": False},
               "rewrite": {"method": "original", "temperature": 0.0,
                           "select": {"rule": "low", "generator": "prompt"}}}
 
@@ -377,14 +377,22 @@ def test_configuration_holds_only_what_the_method_reads():
         new[section][key] = value
         return config_digest(base) != config_digest(new)
 
-    # original reads no rewriter or rewrite setting; a record without a new key pools with today's
-    assert not changed("original", "rewriter", "judge", True)
+    # original reads no rewriter, gate or rewrite setting; a record without a new key, or with a
+    # key's old name, pools with today's
+    assert not changed("original", "gate", "judge", True)
+    assert not changed("original", "rewriter", "prompt_file", "b.txt")
     assert not changed("original", "rewrite", "temperature", 0.7)
     older = json.loads(json.dumps(params))
     del older["rewrite"]["select"]
     assert config_digest(older) == config_digest(params)
+    renamed = json.loads(json.dumps(params))
+    renamed["rewrite"]["method"] = "prompt"
+    old_names = json.loads(json.dumps(renamed))
+    old_names["rewriter"]["judge"] = old_names.pop("gate")["judge"]
+    assert config_digest(old_names) == config_digest(renamed)
     # prompt reads the gate, not the rewriter's training recipe nor select
-    assert changed("prompt", "rewriter", "judge", True)
+    assert changed("prompt", "gate", "judge", True)
+    assert changed("prompt", "rewriter", "prompt_file", "b.txt")
     assert not changed("prompt", "rewriter", "learning_rate", 1e-4)
     assert changed("prompt", "rewrite", "temperature", 0.7)
     assert not changed("prompt", "rewrite", "select", {"rule": "high"})

@@ -1,9 +1,11 @@
+import copy
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from rlrewrite.config import ParamsError, load_params
+from rlrewrite.config import RENAMED, Params, ParamsError, load_params, migrate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,8 +92,8 @@ def test_exponent_floats_as_dvc_writes_them_are_floats(tmp_path, written):
 
 
 def test_reasoning_rule_thresholds_are_shares(tmp_path):
-    path = _write(tmp_path, lambda raw: raw["rewriter"]["reasoning"].update(min_step_share=1.5))
-    with pytest.raises(ParamsError, match=r"rewriter.reasoning.*min_step_share must be in \[0, 1\]"):
+    path = _write(tmp_path, lambda raw: raw["gate"]["reasoning"].update(min_step_share=1.5))
+    with pytest.raises(ParamsError, match=r"key 'gate.reasoning.min_step_share': must be in \[0, 1\]"):
         load_params(path)
 
 
@@ -116,11 +118,12 @@ def test_auto_evaluation_batches_need_the_vllm_engine(tmp_path):
 @pytest.mark.parametrize("mutate, message", [
     (lambda raw: raw["rewriter"].update(lambda_dist=float("nan")), r"rewriter.lambda_dist.*finite"),
     (lambda raw: raw["sft"].update(learning_rate=float("inf")), r"sft.learning_rate.*finite"),
-    (lambda raw: raw.update(seed=-1), r"seed: must be at least 0"),
-    (lambda raw: raw["sft"].update(seed=-2), r"sft.*seed must be at least 0"),
-    (lambda raw: raw["sft"].update(warmup_ratio=5.0), r"warmup_ratio must be in \[0, 1\)"),
-    (lambda raw: raw["sft"].update(warmup_ratio=-1.0), r"warmup_ratio must be in \[0, 1\)"),
-    (lambda raw: raw["sft"]["lora"].update(target_modules=[]), r"target_modules must name"),
+    (lambda raw: raw.update(seed=-1), r"key 'seed': must be at least 0"),
+    (lambda raw: raw["sft"].update(seed=-2), r"key 'sft.seed': must be at least 0"),
+    (lambda raw: raw["sft"].update(warmup_ratio=5.0), r"'sft.warmup_ratio': must be in \[0, 1\)"),
+    (lambda raw: raw["sft"].update(warmup_ratio=-1.0), r"'sft.warmup_ratio': must be in \[0, 1\)"),
+    (lambda raw: raw["sft"]["lora"].update(target_modules=[]),
+     r"key 'sft.lora.target_modules': must be non-empty"),
     (lambda raw: (raw["evaluate"].update(quiz_variants=[]), raw["benchmarks"].update(standard={})),
      r"no general task to measure forgetting on"),
     (lambda raw: raw["rewrite"].update(method="select", temperature=0.0),
@@ -131,3 +134,65 @@ def test_values_that_would_fail_late_or_silently_are_refused(tmp_path, mutate, m
     path = _write(tmp_path, mutate)
     with pytest.raises(ParamsError, match=message):
         load_params(path)
+
+
+def _get(raw: dict, dotted: str):
+    for part in dotted.split("."):
+        raw = raw[part]
+    return raw
+
+
+def _old_style(raw: dict) -> dict:
+    """params.yaml as it was before the renames: every old name set, no new one."""
+    old = copy.deepcopy(raw)
+    for old_key, new_key in RENAMED.items():
+        *parents, leaf = old_key.split(".")
+        _get(old, ".".join(parents))[leaf] = copy.deepcopy(_get(raw, new_key))
+    for new_key in set(RENAMED.values()) - {"rewrite.max_new_tokens"}:  # an old name too
+        *parents, leaf = new_key.split(".")
+        (_get(old, ".".join(parents)) if parents else old).pop(leaf)
+    old.pop("gate")
+    return old
+
+
+@pytest.mark.parametrize("old, new", list(RENAMED.items()))
+def test_an_old_name_is_refused_naming_the_new_one(tmp_path, old, new):
+    *parents, leaf = old.split(".")
+    path = _write(tmp_path, lambda raw: _get(raw, ".".join(parents)).update(
+        {leaf: copy.deepcopy(_get(raw, new))}))
+    with pytest.raises(ParamsError) as caught:
+        load_params(path)
+    assert str(caught.value) == f"{path}: key '{old}' was renamed to '{new}'"
+
+
+def test_migrate_moves_every_old_name_to_its_new_one():
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    old = _old_style(raw)
+    assert migrate(old) == raw and Params.model_validate(migrate(old))
+    assert "gate" not in old  # not changed in place
+
+
+def test_migrate_skips_what_is_absent_and_keeps_a_new_name_already_set():
+    assert migrate({}) == {} and migrate({"sft": 3, "seed": 1}) == {"sft": 3, "seed": 1}
+    assert migrate({"rewriter": {"max_completion_length": 224}, "rewrite": {"max_new_tokens": 160}}
+                   ) == {"rewriter": {}, "rewrite": {"max_new_tokens": 160}}
+    assert migrate({"sft": {"precision": "bf16"}, "evaluate": {"precision": "fp32"}}) == \
+        {"sft": {}, "evaluate": {}, "precision": "bf16"}
+
+
+def test_migrate_reads_a_run_record_written_before_the_renames():
+    params = json.loads((REPO / "reports/runs/original-s0.json").read_text())["params"]
+    assert "judge" in params["rewriter"]
+    moved = migrate(params)
+    assert not [old for old in RENAMED if _has(moved, old)]
+    assert moved["precision"] == params["sft"]["precision"]
+    assert moved["gate"]["judge"] == params["rewriter"]["judge"]
+    assert moved["sft"]["per_device_train_batch_size"] == params["sft"]["batch_size"]
+
+
+def _has(raw: dict, dotted: str) -> bool:
+    try:
+        _get(raw, dotted)
+    except (KeyError, TypeError):
+        return False
+    return True

@@ -52,7 +52,8 @@ def test_killed_rewriter_and_sft_resume_and_no_run_stays_running(tmp_path, tiny_
     params = tiny_pipeline_params(repo, tiny_model_dir)
     params["engine"] = "hf"
     params["rewriter"].update(max_steps=6, save_steps=1)
-    params["sft"].update(epochs=2.0, batch_size=1, gradient_accumulation_steps=1, save_steps=1)
+    params["sft"].update(epochs=2.0, per_device_train_batch_size=1, gradient_accumulation_steps=1,
+                         save_steps=1)
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
 
     kill_after_checkpoint(repo, "rollout-and-train-rewriter",

@@ -78,7 +78,7 @@ def test_two_processes_train_the_rewriter_and_sft_like_one(tmp_path, tiny_model_
     params["launch"]["processes"] = 2
     params["data"]["sizes"] = {"sft": 8, "rl": 4, "test": 3}
     # the same global batch under both launches: 2 processes x 2 x 1 = 1 process x 2 x 2
-    params["sft"].update(batch_size=2, gradient_accumulation_steps=1, epochs=1.0,
+    params["sft"].update(per_device_train_batch_size=2, gradient_accumulation_steps=1, epochs=1.0,
                          warmup_ratio=0.0)
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     dvc(repo, "repro", "sft")

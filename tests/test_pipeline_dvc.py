@@ -38,12 +38,13 @@ def tiny_pipeline_params(repo: Path, tiny_model_dir: Path) -> dict:
     params["benchmarks"]["quiz_max_items"] = 8
     params["benchmarks"]["quiz_tasks"] = ["world_capitals", "baby_animals"]  # fewer lm-eval tasks
     params["benchmarks"]["standard"] = {"piqa": 3, "lambada_openai": 2}
+    params["precision"] = "fp32"
     params["rewriter"].update(num_generations=2, questions_per_device=1,
-                              gradient_accumulation_steps=2, max_completion_length=8,
-                              max_steps=2, save_steps=1, embedder="policy", precision="fp32")
-    params["rewrite"].update(batch_size=4, max_new_tokens=8, precision="fp32")
-    params["sft"].update(epochs=1.0, batch_size=4, max_length=96, precision="fp32")
-    params["evaluate"].update(limit=2, batch_size=4, precision="fp32", quiz_variants=["mc", "mc_plain", "gen"])
+                              gradient_accumulation_steps=2, max_steps=2, save_steps=1,
+                              embedder="policy")
+    params["rewrite"].update(generation_batch_size=4, max_new_tokens=8)
+    params["sft"].update(epochs=1.0, per_device_train_batch_size=4, max_length=96)
+    params["evaluate"].update(limit=2, batch_size=4, quiz_variants=["mc", "mc_plain", "gen"])
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     return params
 

@@ -31,9 +31,10 @@ def test_cpu_default_is_what_params_yaml_holds_to_the_byte():
 def test_paper_recipe_is_the_papers_rewriter(tmp_path):
     out = tmp_path / "params.yaml"
     out.write_text(apply_recipe(REPO / "recipes/paper.yaml", REPO / "params.yaml"))
-    rw = load_params(out).rewriter
+    params = load_params(out)
+    rw = params.rewriter
     assert (rw.lora.rank, rw.lora.alpha, rw.num_generations, rw.learning_rate, rw.temperature,
-            rw.beta, rw.max_completion_length, rw.max_steps, rw.judge) == \
+            rw.beta, params.rewrite.max_new_tokens, rw.max_steps, params.gate.judge) == \
         (64, 32, 5, 3e-6, 1.0, 0.001, 4096, 120, True)
     assert rw.questions_per_device * rw.gradient_accumulation_steps * 7 == 504
 
@@ -51,7 +52,9 @@ def test_a_gpu_recipe_then_the_cpu_default_round_trips(recipe, tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("rewriter:\n  learnign_rate: 1.0\n", r"bad.yaml: unknown key 'rewriter.learnign_rate'"),
     ("sft: 3\n", r"bad.yaml: 'sft' is a section"),
-    ("rewriter:\n  num_generations: 1\n", r"bad.yaml applied to .*params.yaml: key 'rewriter'"),
+    ("rewriter:\n  num_generations: 1\n",
+     r"bad.yaml applied to .*params.yaml: key 'rewriter.num_generations'"),
+    ("sft:\n  precision: bf16\n", r"bad.yaml: key 'sft.precision' was renamed to 'precision'"),
     ("- a\n", r"bad.yaml: expected a mapping"),
 ])
 def test_a_bad_recipe_names_itself_and_the_key(tmp_path, text, message):

@@ -13,17 +13,19 @@ RECORDS = [{"id": f"r{i}", "question": f"What is {i} + {i}?", "solution": f"{i} 
             "answer": str(2 * i)} for i in range(1, 7)]
 
 
-def tiny_params(**rewriter):
+def tiny_params(judge=False, **rewriter):
     params = load_params(REPO / "params.yaml")
     settings = dict(num_generations=2, questions_per_device=2, gradient_accumulation_steps=1,
-                    max_completion_length=12, max_steps=2, save_steps=1, embedder="policy",
-                    precision="fp32", log_samples_every=1,
-                    prompt_file=str(REPO / "data/prompts/rewrite.txt"),
-                    judge_prompt_file=str(REPO / "data/prompts/judge.txt"))
+                    max_steps=2, save_steps=1, embedder="policy", log_samples_every=1,
+                    prompt_file=str(REPO / "data/prompts/rewrite.txt"))
     settings.update(rewriter)
+    gate = params.gate.model_copy(update={
+        "judge": judge, "judge_prompt_file": str(REPO / "data/prompts/judge.txt")})
     # hf rollouts: the tiny model's head size is not one vLLM's CPU kernels take
-    return params.model_copy(update={"engine": "hf",
-                                     "rewriter": params.rewriter.model_copy(update=settings)})
+    return params.model_copy(update={
+        "engine": "hf", "precision": "fp32", "gate": gate,
+        "rewrite": params.rewrite.model_copy(update={"max_new_tokens": 12}),
+        "rewriter": params.rewriter.model_copy(update=settings)})
 
 
 def test_rl_dataset_renders_prompts_and_skips_unparseable_gold():

@@ -14,8 +14,8 @@ RECORDS = [{"id": f"r{i}", "question": f"What is {i} + {i}?", "target": f"{i} + 
 
 def cfg(**changes):
     base = load_params(REPO / "params.yaml").sft
-    settings = dict(epochs=1.0, batch_size=2, gradient_accumulation_steps=1, max_length=64,
-                    save_steps=100, precision="fp32")
+    settings = dict(epochs=1.0, per_device_train_batch_size=2, gradient_accumulation_steps=1,
+                    max_length=64, save_steps=100)
     settings.update(changes)
     return base.model_copy(update=settings)
 
@@ -36,7 +36,7 @@ def test_bad_training_sets(records, message):
 
 
 def test_loss_covers_only_the_answer_tokens(tmp_path, tiny_model_dir):
-    trainer = build_sft_trainer(cfg(), 0, tiny_model_dir, sft_dataset(RECORDS, "t"), tmp_path, [])
+    trainer = build_sft_trainer(cfg(), 0, tiny_model_dir, sft_dataset(RECORDS, "t"), tmp_path, [], precision="fp32")
     batch = trainer.data_collator([trainer.train_dataset[0]])
     labels, ids = batch["labels"][0], batch["input_ids"][0]
     scored = ids[labels != -100]
@@ -48,7 +48,7 @@ def test_loss_covers_only_the_answer_tokens(tmp_path, tiny_model_dir):
 @pytest.mark.parametrize("mode", ["full", "lora"])
 def test_training_runs_and_saves(tmp_path, tiny_model_dir, mode):
     trainer = build_sft_trainer(cfg(mode=mode, learning_rate=1e-3), 0, tiny_model_dir,
-                                sft_dataset(RECORDS, "t"), tmp_path / "ckpt", [])
+                                sft_dataset(RECORDS, "t"), tmp_path / "ckpt", [], precision="fp32")
     result = trainer.train()
     assert trainer.state.global_step == 3 and result.training_loss > 0
     assert trainer.state.num_input_tokens_seen > 0
@@ -71,7 +71,7 @@ def test_cpu_training_scores_in_small_tiles_with_the_same_loss(tmp_path, tiny_mo
         fit_lm_head_to_cpu,
     )
 
-    trainer = build_sft_trainer(cfg(), 0, tiny_model_dir, sft_dataset(RECORDS, "t"), tmp_path, [])
+    trainer = build_sft_trainer(cfg(), 0, tiny_model_dir, sft_dataset(RECORDS, "t"), tmp_path, [], precision="fp32")
     assert trl_logprob_tile() == CPU_LOGPROB_TILE
     assert any(isinstance(c, ReturnFreedHeap) and c.trim is not None
                for c in trainer.callback_handler.callbacks)  # glibc on Linux
@@ -92,7 +92,7 @@ def test_dft_loss_weights_each_token_by_its_probability(tmp_path, tiny_model_dir
     losses = {}
     for loss in ("nll", "dft"):
         trainer = build_sft_trainer(cfg(loss=loss), 0, tiny_model_dir, sft_dataset(RECORDS, "t"),
-                                    tmp_path / loss, [])
+                                    tmp_path / loss, [], precision="fp32")
         assert trainer.args.loss_type == loss
         batch = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[0]]))
         with torch.no_grad():
@@ -106,7 +106,7 @@ def test_dft_gradient_is_that_of_the_detached_probability_weighted_nll(tmp_path,
     p, with p held constant. A loss value cannot tell a detached p from a live one; the gradient
     can, so a change of TRL's loss path would fail here."""
     trainer = build_sft_trainer(cfg(loss="dft"), 0, tiny_model_dir, sft_dataset(RECORDS, "t"),
-                                tmp_path, [])
+                                tmp_path, [], precision="fp32")
     batch = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[i]
                                                            for i in range(3)]))
     model = trainer.model
@@ -138,11 +138,11 @@ def test_tokens_trained_counts_the_labelled_tokens(tmp_path, tiny_model_dir):
     spec = importlib.util.spec_from_file_location("sft_stage", REPO / "src/sft.py")
     stage = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(stage)
-    trainer = build_sft_trainer(cfg(), 0, tiny_model_dir, sft_dataset(RECORDS, "t"), tmp_path, [])
+    trainer = build_sft_trainer(cfg(), 0, tiny_model_dir, sft_dataset(RECORDS, "t"), tmp_path, [], precision="fp32")
     rows = [trainer.train_dataset[i] for i in range(len(RECORDS))]
     labelled = int((trainer.data_collator(rows)["labels"] != -100).sum())
     assert stage.completion_tokens(trainer.train_dataset) == labelled > len(RECORDS)
     cut = min(len(ids) for ids in trainer.train_dataset["input_ids"]) - 2
     short = build_sft_trainer(cfg(max_length=cut), 0, tiny_model_dir, sft_dataset(RECORDS, "t"),
-                              tmp_path / "short", [])
+                              tmp_path / "short", [], precision="fp32")
     assert 0 < stage.completion_tokens(short.train_dataset) < labelled  # truncated

@@ -36,5 +36,5 @@ def test_each_stage_names_a_bad_param_in_one_line(bad_params_repo):
         assert proc.returncode == 1, (stage, err)
         assert "Traceback" not in err, (stage, err)
         last = err.strip().splitlines()[-1]
-        assert last.startswith(f"{stage}: params.yaml: key 'sft'"), (stage, last)
-        assert "warmup_ratio must be in [0, 1)" in last and len(last) < 300, (stage, last)
+        assert last.startswith(f"{stage}: params.yaml: key 'sft.warmup_ratio'"), (stage, last)
+        assert "must be in [0, 1)" in last and len(last) < 300, (stage, last)

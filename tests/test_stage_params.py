@@ -31,7 +31,7 @@ def test_a_read_outside_the_declared_keys_names_the_stage_key_and_dvc_yaml():
     with pytest.raises(ParamsError, match=r"stage 'sft' reads params key 'rewriter'.*dvc\.yaml"):
         stage("sft").rewriter
     rewrite = stage("rewrite")
-    assert rewrite.rewriter.reasoning.min_step_share == 0.5  # a declared section, all of it
+    assert rewrite.gate.reasoning.min_step_share == 0.5  # a declared section, all of it
     with pytest.raises(ParamsError, match="'rewriter.lora'"):
         rewrite.rewriter.lora
     with pytest.raises(AttributeError):
@@ -47,7 +47,7 @@ def test_the_rewriter_does_not_depend_on_how_the_rewrite_stage_serves_it():
 
 def test_the_rewrite_stage_logs_the_gate_settings_it_runs():
     logged = stage("rewrite").logged()
-    assert "rewriter.judge" in logged and "rewriter.reasoning.min_step_share" in logged
+    assert "gate.judge" in logged and "gate.reasoning.min_step_share" in logged
     assert "rewriter.lora.rank" not in logged and "rewriter.learning_rate" not in logged
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 _PLACEHOLDER = re.compile(r"\{(question|solution|answer|candidate)\}")
 
 
-# the placeholders each prompt file must have (rewriter.prompt_file, rewriter.judge_prompt_file)
+# the placeholders each prompt file must have (rewriter.prompt_file, gate.judge_prompt_file)
 REWRITE_FIELDS = ("question", "solution")
 JUDGE_FIELDS = ("question", "answer", "candidate")
 

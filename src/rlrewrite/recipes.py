@@ -4,9 +4,9 @@
 
 A recipe names sections and keys exactly as params.yaml does; sections merge key by key, any
 other value (a list, `data.options`, `benchmarks.standard`) replaces the old one. An unknown key
-stops with an error naming the recipe and the key, and the result is validated by the strict
-schema (config.py) before params.yaml is rewritten, comments kept (ruamel round-trip, as DVC's
-own `-S`).
+(or an old name: the error names the new one) stops with an error naming the recipe and the key,
+and the result is validated by the strict schema (config.py) before params.yaml is rewritten,
+comments kept (ruamel round-trip, as DVC's own `-S`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from rlrewrite.config import Params, ParamsError, parse_params, parse_yaml
+from rlrewrite.config import RENAMED, Params, ParamsError, parse_params, parse_yaml
 
 RECIPES = Path("recipes")
 
@@ -41,6 +41,8 @@ def merge(base, overlay: dict, model: type[BaseModel], where: str, prefix: str =
     for key, value in overlay.items():
         dotted = f"{prefix}{key}"
         field = model.model_fields.get(key)
+        if field is None and dotted in RENAMED:
+            raise ParamsError(f"{where}: key '{dotted}' was renamed to '{RENAMED[dotted]}'")
         if field is None:
             raise ParamsError(f"{where}: unknown key '{dotted}'")
         section = field.annotation

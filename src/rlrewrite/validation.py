@@ -22,7 +22,7 @@ from rlrewrite.jsonl import DataError
 from rlrewrite.prompts import JUDGE_FIELDS, REWRITE_FIELDS, load_template
 
 QUIZ_TASKS = Path("data/bsd-quiz/tasks.yaml")
-PROMPT_FIELDS = {"prompt_file": REWRITE_FIELDS, "judge_prompt_file": JUDGE_FIELDS}
+PROMPT_FIELDS = {"rewriter.prompt_file": REWRITE_FIELDS, "gate.judge_prompt_file": JUDGE_FIELDS}
 
 
 def file_digest(path: Path) -> str:
@@ -175,13 +175,14 @@ def check_offline_tasks(names: list[str], manager) -> None:
 
 def check_prompts(params: Params) -> None:
     for key, fields in PROMPT_FIELDS.items():
-        path = Path(getattr(params.rewriter, key))
+        section, name = key.split(".")
+        path = Path(getattr(getattr(params, section), name))
         if not path.is_file():
-            raise ParamsError(f"params.yaml: rewriter.{key}: '{path}' does not exist")
+            raise ParamsError(f"params.yaml: {key}: '{path}' does not exist")
         try:
             load_template(path, fields)
         except ValueError as exc:
-            raise ParamsError(f"params.yaml: rewriter.{key}: {exc}") from None
+            raise ParamsError(f"params.yaml: {key}: {exc}") from None
 
 
 def check_launch(params: Params) -> None:

@@ -4,14 +4,14 @@ One gate serves the GRPO reward and the rewrite stage's verify step, so the rewr
 on exactly the check its rewrites must later pass. A rewrite passes when
 1. it is complete (not truncated, not empty),
 2. its final answer is equivalent to the gold one (math-verify),
-3. it keeps the reasoning (our extension of the paper, `rewriter.reasoning`): it states at least
+3. it keeps the reasoning (our extension of the paper, `gate.reasoning`): it states at least
    `min_step_share` of the values the expert solution's steps compute, and has at least
    `min_length_ratio` of the expert solution's words. Without it, copying the reference's final
    answer passes the answer check far more often than a full 135M rewrite does, and GRPO learns
    to drop the reasoning;
 4. every equation it states is true (`reject_false_equations`, reward/equations.py): a rewrite
    can reach the gold answer through "0 + 24 + 8 = 116", and SFT would train that arithmetic;
-5. optionally π0 judges it valid (`rewriter.judge`, the paper's YES/NO judge).
+5. optionally π0 judges it valid (`gate.judge`, the paper's YES/NO judge).
 The judge only sees rewrites that passed 1-4.
 """
 
@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
-from rlrewrite.config import RewriterParams
+from rlrewrite.config import GateParams, RewriterParams
 from rlrewrite.prompts import JUDGE_FIELDS, load_template
 from rlrewrite.reward.answers import matches_gold, parse_gold
 from rlrewrite.reward.equations import states_false_equation
@@ -67,7 +67,7 @@ def word_count(text: str) -> int:
 
 @dataclass(frozen=True)
 class ReasoningRule:
-    """`rewriter.reasoning`: enabled, min_step_share, min_length_ratio, reject_false_equations."""
+    """`gate.reasoning`: enabled, min_step_share, min_length_ratio, reject_false_equations."""
 
     enabled: bool = True
     min_step_share: float = 0.5
@@ -145,16 +145,17 @@ class Gate:
         return GateResult(complete, answer_ok, reasoning_ok, equations_ok, judged, passed)
 
 
-def build_scorer(cfg: RewriterParams, model, tokenizer) -> BaseModelScorer:
-    """π0's scorer with the judge template (when the judge is on) and the QA prefix."""
-    judge_template = (load_template(cfg.judge_prompt_file, JUDGE_FIELDS)
-                      if cfg.judge else None)
-    return BaseModelScorer(model, tokenizer, cfg.qa_prefix, judge_template,
-                           cfg.scoring_batch_size, cfg.judge_chat)
+def build_scorer(gate: GateParams, rewriter: RewriterParams, model, tokenizer) -> BaseModelScorer:
+    """π0's scorer with the judge template (when the judge is on), the QA prefix and the scoring
+    batch size (`rewriter.qa_prefix`, `rewriter.scoring_batch_size`)."""
+    judge_template = (load_template(gate.judge_prompt_file, JUDGE_FIELDS)
+                      if gate.judge else None)
+    return BaseModelScorer(model, tokenizer, rewriter.qa_prefix, judge_template,
+                           rewriter.scoring_batch_size, gate.judge_chat)
 
 
-def build_gate(cfg: RewriterParams, scorer: BaseModelScorer) -> Gate:
-    """The gate both the reward and the rewrite stage use, from `rewriter.*`."""
-    rule = ReasoningRule(cfg.reasoning.enabled, cfg.reasoning.min_step_share,
-                         cfg.reasoning.min_length_ratio, cfg.reasoning.reject_false_equations)
-    return Gate(rule, scorer if cfg.judge else None)
+def build_gate(gate: GateParams, scorer: BaseModelScorer) -> Gate:
+    """The gate both the reward and the rewrite stages use, from `gate.*`."""
+    rule = ReasoningRule(gate.reasoning.enabled, gate.reasoning.min_step_share,
+                         gate.reasoning.min_length_ratio, gate.reasoning.reject_false_equations)
+    return Gate(rule, scorer if gate.judge else None)

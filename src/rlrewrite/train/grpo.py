@@ -34,7 +34,7 @@ def build_rl_dataset(records: list[dict], template: str) -> tuple[Dataset, int]:
     return Dataset.from_list(rows), skipped
 
 
-def rollout_args(engine: str, vllm_cfg: VLLMParams | None, cfg: RewriterParams,
+def rollout_args(engine: str, vllm_cfg: VLLMParams | None, max_completion_length: int,
                  model_dir: Path | None) -> dict:
     """GRPOConfig fields for the rollout engine: TRL's own generate, vLLM colocated in the
     training process (one device), or a `trl vllm-serve` server (multi-GPU; docs/engines.md)."""
@@ -58,17 +58,18 @@ def rollout_args(engine: str, vllm_cfg: VLLMParams | None, cfg: RewriterParams,
     return {"use_vllm": True, "vllm_mode": "colocate",
             "vllm_gpu_memory_utilization": vllm_cfg.gpu_memory_utilization,
             "vllm_max_model_length": context_length(
-                model_dir, ROLLOUT_MAX_MODEL_LEN + cfg.max_completion_length)}
+                model_dir, ROLLOUT_MAX_MODEL_LEN + max_completion_length)}
 
 
-def grpo_config(cfg: RewriterParams, seed: int, output_dir: Path, report_to: list[str],
-                engine: str = "hf", vllm_cfg: VLLMParams | None = None,
+def grpo_config(params: Params, output_dir: Path, report_to: list[str],
                 model_dir: Path | None = None):
+    """TRL's GRPOConfig from `rewriter.*`, the seed, `precision` and the rewrite token budget
+    `rewrite.max_new_tokens`."""
     from trl import GRPOConfig
 
-    bf16 = use_bf16(cfg.precision)
+    cfg, seed, max_completion_length = params.rewriter, params.seed, params.rewrite.max_new_tokens
     return GRPOConfig(
-        **rollout_args(engine, vllm_cfg, cfg, model_dir),
+        **rollout_args(params.engine, params.vllm, max_completion_length, model_dir),
         output_dir=str(output_dir),
         seed=seed,
         data_seed=seed,
@@ -82,8 +83,8 @@ def grpo_config(cfg: RewriterParams, seed: int, output_dir: Path, report_to: lis
         temperature=cfg.temperature,
         beta=cfg.beta,
         loss_type=cfg.loss_type,
-        max_completion_length=cfg.max_completion_length,
-        bf16=bf16,
+        max_completion_length=max_completion_length,
+        bf16=use_bf16(params.precision),
         use_cpu=not on_gpu(),
         logging_steps=1,
         save_strategy="steps",
@@ -114,18 +115,17 @@ def build_trainer(params: Params, model_dir: Path, records: list[dict], output_d
     template = load_template(cfg.prompt_file, REWRITE_FIELDS)
     dataset, skipped = build_rl_dataset(records, template)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=weights_dtype(cfg.precision))
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=weights_dtype(params.precision))
 
-    scorer = build_scorer(cfg, model, tokenizer)
+    scorer = build_scorer(params.gate, cfg, model, tokenizer)
     embedder = None
     if cfg.lambda_div > 0:
         embedder = scorer if cfg.embedder == "policy" else MiniLMEmbedder(process_device())
     end_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
-    reward = RewriteReward(build_gate(cfg, scorer), scorer, embedder, cfg.num_generations,
+    reward = RewriteReward(build_gate(params.gate, scorer), scorer, embedder, cfg.num_generations,
                            cfg.lambda_dist, cfg.lambda_div, end_ids, cfg.truncated, on_samples,
                            cfg.log_samples_every, lambda_anchor=cfg.lambda_anchor)
-    args = grpo_config(cfg, params.seed, output_dir, report_to, params.engine, params.vllm,
-                       model_dir)
+    args = grpo_config(params, output_dir, report_to, model_dir)
     callbacks = list(callbacks)
     if not on_gpu():  # issue 13: 88.5 -> 68 s/step, 6.5 -> 5.2 GiB peak
         fit_lm_head_to_cpu()

@@ -31,7 +31,8 @@ def sft_dataset(records: list[dict], source: str) -> Dataset:
 
 
 def build_sft_trainer(cfg: SFTParams, seed: int, model_dir: Path, dataset: Dataset,
-                      output_dir: Path, report_to: list[str], callbacks=()):
+                      output_dir: Path, report_to: list[str], callbacks=(), *, precision: str):
+    """TRL's SFTTrainer from `sft.*`; `precision` is the top-level key (bf16: mixed precision)."""
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
@@ -50,14 +51,14 @@ def build_sft_trainer(cfg: SFTParams, seed: int, model_dir: Path, dataset: Datas
         data_seed=seed,
         learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs,
-        per_device_train_batch_size=cfg.batch_size,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         max_length=cfg.max_length,
         warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
         lr_scheduler_type="cosine",
         completion_only_loss=True,
         loss_type=cfg.loss,
-        bf16=use_bf16(cfg.precision),
+        bf16=use_bf16(precision),
         use_cpu=on_cpu,
         logging_steps=1,
         save_strategy="steps",
