@@ -20,11 +20,10 @@ from rlrewrite.engines.adapters import load_rewriter
 from rlrewrite.engines.factory import make_generator
 from rlrewrite.jsonl import DataError, read_jsonl, write_json, write_jsonl
 from rlrewrite.prompts import REWRITE_FIELDS, load_template, rewrite_prompt
-from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.reward.gate import build_gate, build_scorer
-from rlrewrite.stage import run_stage
+from rlrewrite.stage import finish_stage, run_stage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import run_reference, stage_run
+from rlrewrite.tracking import stage_run
 
 MODEL_DIR = Path("models/base")
 ADAPTER_DIR = Path("models/rewriter")
@@ -87,9 +86,7 @@ def main() -> None:
                    "generated_tokens": generator.stats.new_tokens,
                    "generation_s": round(generator.stats.seconds, 1)}
         mlflow.log_metrics({k_: v for k_, v in metrics.items() if isinstance(v, (int, float))})
-        usage = stage_usage(precision_label(params.precision), params.engine)
-        write_json(METRICS, {**metrics, **usage, **run_reference()})
-        log_usage(usage)
+        finish_stage(METRICS, metrics, precision_label(params.precision), params.engine)
         print("rewrite-candidates:", metrics)
 
 

@@ -29,10 +29,9 @@ from rlrewrite.evaluation.harness import (
 from rlrewrite.evaluation.solution_nll import solution_nll
 from rlrewrite.integrity import check_weights
 from rlrewrite.jsonl import read_jsonl, write_json
-from rlrewrite.resources import log_usage, stage_usage
-from rlrewrite.stage import run_stage
+from rlrewrite.stage import finish_stage, run_stage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import run_reference, stage_run
+from rlrewrite.tracking import stage_run
 
 BASE_DIR = Path("models/base")
 SFT_DIR = Path("models/sft")
@@ -71,9 +70,7 @@ def main() -> None:
             tuned, test, list(nll), AutoTokenizer.from_pretrained(BASE_DIR))
         result = compare(base, tuned, general, seed=params.data.seed)
         write_json(ITEMS, paired_items(base, tuned, tasks))
-        usage = stage_usage(precision_label(params.precision), params.engine)
-        write_json(METRICS, {**result, **usage, **run_reference()})
-        log_usage(usage)
+        finish_stage(METRICS, result, precision_label(params.precision), params.engine)
         write_json(POINT, [{"method": method, "gain": result["downstream"]["gain"],
                             "forgetting_mean": result["forgetting_mean"]}])
         flat = {f"downstream/{k}": v for k, v in result["downstream"].items()}

@@ -18,10 +18,9 @@ from rlrewrite.evaluation.harness import (
 )
 from rlrewrite.evaluation.solution_nll import solution_nll
 from rlrewrite.jsonl import read_jsonl, write_json
-from rlrewrite.resources import log_usage, stage_usage
-from rlrewrite.stage import run_stage
+from rlrewrite.stage import finish_stage, run_stage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import run_reference, stage_run
+from rlrewrite.tracking import stage_run
 
 MODEL_DIR = Path("models/base")
 TEST_DATA = Path("data/prepared/test.jsonl")
@@ -48,11 +47,8 @@ def main() -> None:
                        downstream_no_answer=record["no_answer"],
                        downstream_gold_nll=round(float(nll.mean()), 4))
         mlflow.log_metrics({f"base/{t}": v for t, v in summary.items()})
-        usage = stage_usage(precision_label(params.precision), params.engine)
-        summary.update(usage)
-        write_json(METRICS, {**summary, **run_reference()})
-        log_usage(usage)
-        print("evaluate-base:", summary)
+        print("evaluate-base:", finish_stage(METRICS, summary, precision_label(params.precision),
+                                             params.engine))
 
 
 if __name__ == "__main__":

@@ -17,11 +17,10 @@ from rlrewrite.data.sources import open_source
 from rlrewrite.data.splits import draw_splits
 from rlrewrite.evaluation.quiz_tasks import write_quiz_tasks
 from rlrewrite.evaluation.standard_tasks import STANDARD_DIR, check_names, write_samples
-from rlrewrite.jsonl import write_json, write_jsonl
-from rlrewrite.resources import log_usage, stage_usage
-from rlrewrite.stage import run_stage
+from rlrewrite.jsonl import write_jsonl
+from rlrewrite.stage import finish_stage, run_stage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import run_reference, stage_run
+from rlrewrite.tracking import stage_run
 
 MODEL_DIR = Path("models/base")
 PREPARED_DIR = Path("data/prepared")
@@ -84,12 +83,8 @@ def main() -> None:
         shutil.rmtree(BENCH_DIR, ignore_errors=True)
         scratch.rename(BENCH_DIR)
 
-        usage = stage_usage()
-        metrics.update(usage)
-        write_json(METRICS, {**metrics, **run_reference()})
-        mlflow.log_metrics({k: v for k, v in metrics.items() if k not in usage})
-        log_usage(usage)
-        print("prepare:", metrics)
+        mlflow.log_metrics(metrics)
+        print("prepare:", finish_stage(METRICS, metrics))
 
 
 if __name__ == "__main__":

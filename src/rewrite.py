@@ -17,17 +17,16 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from rlrewrite.device import precision_label, weights_dtype
 from rlrewrite.engines.adapters import load_rewriter
 from rlrewrite.engines.factory import make_generator
-from rlrewrite.jsonl import DataError, read_jsonl, write_json, write_jsonl
+from rlrewrite.jsonl import DataError, read_jsonl, write_jsonl
 from rlrewrite.prompts import REWRITE_FIELDS, load_template
-from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.reward.gate import build_gate, build_scorer
 from rlrewrite.reward.scoring import MiniLMEmbedder
 from rlrewrite.rewrite.methods import gate_verifier, rewrite_records, uses_rewriter
 from rlrewrite.rewrite.metrics import target_metrics
 from rlrewrite.rewrite.select import pool_metrics, select_records
-from rlrewrite.stage import run_stage
+from rlrewrite.stage import finish_stage, run_stage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import run_reference, stage_run
+from rlrewrite.tracking import stage_run
 
 MODEL_DIR = Path("models/base")
 ADAPTER_DIR = Path("models/rewriter")
@@ -114,10 +113,8 @@ def main() -> None:
                            generation_s=round(generator.stats.seconds, 1),
                            generation_tokens_per_second=round(generator.stats.tokens_per_second, 1))
         mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None})
-        usage = stage_usage(precision_label(params.precision),
-                            params.engine if generator is not None else None)
-        write_json(METRICS, {**metrics, **usage, **run_reference()})
-        log_usage(usage)
+        finish_stage(METRICS, metrics, precision_label(params.precision),
+                     params.engine if generator is not None else None)
         if generator is not None:
             log_generation(generator, wall)
         log_samples(out, last)

@@ -14,12 +14,11 @@ from pathlib import Path
 import mlflow
 
 from rlrewrite.device import precision_label
-from rlrewrite.jsonl import DataError, read_jsonl, write_json
+from rlrewrite.jsonl import DataError, read_jsonl
 from rlrewrite.model_card import write_card
-from rlrewrite.resources import log_usage, stage_usage
-from rlrewrite.stage import run_stage
+from rlrewrite.stage import finish_stage, run_stage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import die_with_launcher, is_main_process, run_reference, stage_run
+from rlrewrite.tracking import die_with_launcher, is_main_process, stage_run
 from rlrewrite.train.checkpoints import fingerprint, launch_key, prepare_checkpoint_dir
 from rlrewrite.train.sft import build_sft_trainer, sft_dataset
 
@@ -90,9 +89,7 @@ def main() -> None:
             "train_seconds": round(wall, 1),
         }
         mlflow.log_metrics({f"summary/{k}": v for k, v in metrics.items()})
-        usage = stage_usage(precision_label(params.precision))
-        metrics.update(usage)
-        write_json(METRICS, {**metrics, **run_reference()})
+        metrics = finish_stage(METRICS, metrics, precision_label(params.precision))
         write_loss_curve(trainer.state.log_history)
         write_card(OUTPUT_DIR, title="π0 after SFT on rewritten targets",
                    summary=f"SFT ({cfg.mode}, loss {cfg.loss}) on {len(dataset)} targets of "
@@ -101,7 +98,6 @@ def main() -> None:
                    params={"seed": params.seed, "precision": params.precision,
                            "sft": cfg.model_dump()}, metrics=metrics,
                    tags=["sft", *methods])
-        log_usage(usage)
         print("sft:", metrics)
     shutil.rmtree(CHECKPOINTS, ignore_errors=True)
 

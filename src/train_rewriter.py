@@ -25,11 +25,10 @@ from rlrewrite.device import precision_label
 from rlrewrite.engines.adapters import save_rewriter
 from rlrewrite.jsonl import read_jsonl, write_json
 from rlrewrite.model_card import write_card
-from rlrewrite.resources import log_usage, stage_usage
 from rlrewrite.rewrite.methods import uses_rewriter
-from rlrewrite.stage import run_stage
+from rlrewrite.stage import finish_stage, run_stage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import die_with_launcher, is_main_process, run_reference, stage_run
+from rlrewrite.tracking import die_with_launcher, is_main_process, stage_run
 from rlrewrite.train.checkpoints import fingerprint, launch_key, prepare_checkpoint_dir
 from rlrewrite.train.grpo import build_trainer
 
@@ -136,9 +135,7 @@ def skip_training(params) -> None:
                              "why": "only rewrite.method=rl uses the rewriter"})
     write_steps([])
     with stage_run("rollout-and-train-rewriter", params.logged()):
-        usage = stage_usage()
-        write_json(METRICS, {"trained": False, "method": method, **usage, **run_reference()})
-        log_usage(usage)
+        finish_stage(METRICS, {"trained": False, "method": method})
     print(f"rollout-and-train-rewriter: rewrite.method={method} does not use the rewriter; "
           f"nothing trained")
 
@@ -185,8 +182,8 @@ def main() -> None:
                     * cfg.gradient_accumulation_steps * trainer.accelerator.num_processes)
         summary.update(throughput(trainer.state.log_history, per_step, wall),
                        processes=trainer.accelerator.num_processes)
-        usage = stage_usage(precision_label(params.precision), params.engine)
-        write_json(METRICS, {"trained": True, **summary, **usage, **run_reference()})
+        finish_stage(METRICS, {"trained": True, **summary}, precision_label(params.precision),
+                     params.engine)
         write_card(ADAPTER_DIR, title="Rewriter: a GRPO-trained LoRA on π0",
                    summary=f"Rewrites expert solutions into π0's QA style ({len(records)} questions,"
                            f" {summary.get('steps')} GRPO steps); load it on the base model.",
@@ -196,7 +193,6 @@ def main() -> None:
                            "rewrite": {"max_new_tokens": params.rewrite.max_new_tokens}},
                    metrics=summary,
                    tags=["grpo", "lora", "rewriter"])
-        log_usage(usage)
         mlflow.log_metrics({f"summary/{k}": v for k, v in summary.items() if v is not None})
         mlflow.log_metrics({"time/wall_seconds": wall,
                             "time/step_seconds_mean": float(np.mean(timer.step_seconds or [0])),

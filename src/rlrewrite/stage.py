@@ -1,12 +1,30 @@
-"""The error boundary every stage script runs inside: `run_stage("sft", main)`."""
+"""What every stage script shares: its error boundary (`run_stage("sft", main)`) and its
+epilogue (`finish_stage`: the metrics file with time, memory and device)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from rlrewrite.errors import PipelineError
 from rlrewrite.workspace_lock import one_run
+
+
+def finish_stage(path: str | Path, metrics: dict, precision: str | None = None,
+                 engine: str | None = None) -> dict:
+    """Every stage's epilogue: `metrics` with the stage's usage (time, peak memory, device, and
+    the precision and engine where it runs a model) and its MLflow run's reference, written to
+    `path`; the usage logged to the active MLflow run. Returns what it wrote."""
+    from rlrewrite.jsonl import write_json
+    from rlrewrite.resources import log_usage, stage_usage
+    from rlrewrite.tracking import run_reference
+
+    usage = stage_usage(precision, engine)
+    written = {**metrics, **usage, **run_reference()}
+    write_json(path, written)
+    log_usage(usage)
+    return written
 
 
 def run_stage(name: str, main: Callable[[], None]) -> None:
