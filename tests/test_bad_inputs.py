@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import copy_repo
-from test_pipeline_dvc import dvc
+from helpers import dvc
 
 from rlrewrite.jsonl import DataError
 from rlrewrite.validation import check_model

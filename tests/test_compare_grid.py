@@ -12,7 +12,7 @@ import psutil
 import pytest
 import yaml
 from conftest import copy_repo
-from test_pipeline_dvc import dvc, dvc_env, tiny_pipeline_params
+from helpers import dvc, dvc_env, tiny_pipeline_params
 
 from rlrewrite.experiments import read_at
 

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_rewriter_report import REPO
+from conftest import REPO
 
 from compare_report import ReportError, load_runs, markdown, summarise, with_records
 from rlrewrite import run_records

@@ -2,7 +2,7 @@
 benchmarks, comparison with paired intervals, and flips."""
 
 import pytest
-from test_config import REPO
+from conftest import REPO
 
 from rlrewrite.config import load_params
 from rlrewrite.evaluation.harness import (

@@ -12,7 +12,7 @@ import mlflow
 import pytest
 import yaml
 from conftest import copy_repo, kill_group
-from test_pipeline_dvc import dvc, dvc_env, tiny_pipeline_params
+from helpers import dvc, dvc_env, tiny_pipeline_params
 
 
 def kill_after_checkpoint(repo: Path, stage: str, checkpoint: Path, timeout: float = 600) -> None:

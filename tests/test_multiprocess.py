@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 from conftest import copy_repo
-from test_pipeline_dvc import dvc, tiny_pipeline_params
+from helpers import dvc, tiny_pipeline_params
 
 from launch import command
 

@@ -1,7 +1,7 @@
 """docs/params.md is generated from the schema: every key documented, the file current."""
 
 import pytest
-from test_config import REPO
+from conftest import REPO
 
 from rlrewrite.config import Params, parse_yaml
 from rlrewrite.params_doc import documented_keys, is_section, main, render

@@ -4,7 +4,7 @@ import re
 
 import pytest
 import yaml
-from test_config import REPO
+from conftest import REPO
 
 from rlrewrite.markers import fill_markers
 from rlrewrite.model_card import write_card

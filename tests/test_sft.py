@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from test_config import REPO
+from conftest import REPO
 from transformers import AutoModelForCausalLM
 
 from rlrewrite.config import load_params

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import yaml
-from test_config import REPO
+from conftest import REPO
 
 STAGES = {"validate": "src/validate.py", "prepare": "src/prepare.py",
           "rollout-and-train-rewriter": "src/train_rewriter.py",

@@ -4,8 +4,8 @@ Each test starts a vLLM engine (20-40 s on CPU with enforce_eager)."""
 
 import pytest
 import torch
+from conftest import REPO
 from peft import LoraConfig, get_peft_model
-from test_config import REPO
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rlrewrite.config import load_params
