@@ -14,9 +14,9 @@ import os
 import socket
 import sys
 
+from rlrewrite.ranks import LAUNCHED_BY
 from rlrewrite.stage import run_stage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import LAUNCHED_BY
 
 
 def free_port() -> int:

@@ -16,9 +16,10 @@ import mlflow
 from rlrewrite.device import precision_label
 from rlrewrite.jsonl import DataError, read_jsonl
 from rlrewrite.model_card import write_card
+from rlrewrite.ranks import die_with_launcher, is_main_process
 from rlrewrite.stage import finish_stage, run_stage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import die_with_launcher, is_main_process, stage_run
+from rlrewrite.tracking import stage_run
 from rlrewrite.train.checkpoints import fingerprint, launch_key, prepare_checkpoint_dir
 from rlrewrite.train.sft import build_sft_trainer, sft_dataset
 

@@ -25,10 +25,11 @@ from rlrewrite.device import precision_label
 from rlrewrite.engines.adapters import save_rewriter
 from rlrewrite.jsonl import read_jsonl, write_json
 from rlrewrite.model_card import write_card
+from rlrewrite.ranks import die_with_launcher, is_main_process
 from rlrewrite.rewrite.methods import uses_rewriter
 from rlrewrite.stage import finish_stage, run_stage
 from rlrewrite.stage_params import load_stage_params
-from rlrewrite.tracking import die_with_launcher, is_main_process, stage_run
+from rlrewrite.tracking import stage_run
 from rlrewrite.train.checkpoints import fingerprint, launch_key, prepare_checkpoint_dir
 from rlrewrite.train.grpo import build_trainer
 

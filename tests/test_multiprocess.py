@@ -28,7 +28,7 @@ def test_one_process_runs_the_script_itself_more_go_through_accelerate():
     assert "--multi_gpu" not in deepspeed  # the config file says how
 
 
-RANK = ("from rlrewrite.tracking import die_with_launcher\n"
+RANK = ("from rlrewrite.ranks import die_with_launcher\n"
         "{call}\n"
         "import time; print('ready', flush=True); time.sleep(120)")
 # a launcher that starts one rank in a session of its own, as torchrun does

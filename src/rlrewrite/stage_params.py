@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel
 
 from rlrewrite.config import Params, ParamsError, load_params
+from rlrewrite.dag import stages as dag_stages
 from rlrewrite.tracking import flatten
 
 
@@ -22,10 +22,7 @@ def declared_params(stage: str, dvc_yaml: str | Path = "dvc.yaml") -> list[str]:
     """The dotted params keys `stage` lists in dvc.yaml (default params file only; an entry
     `params.yaml:` without keys lists all of them)."""
     dvc_yaml = Path(dvc_yaml)
-    try:
-        stages = yaml.safe_load(dvc_yaml.read_text())["stages"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-        raise ParamsError(f"{dvc_yaml}: cannot read the stages: {exc}") from None
+    stages = dag_stages(dvc_yaml)
     if stage not in stages:
         raise ParamsError(f"{dvc_yaml}: no stage '{stage}' (stages: {', '.join(stages)})")
     keys = []

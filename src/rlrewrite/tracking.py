@@ -31,13 +31,14 @@ import psutil
 import yaml
 from mlflow.entities import Param
 
+from rlrewrite.dag import DVC_YAML, stage_graph, upstream
+from rlrewrite.ranks import is_main_process
+
 DEFAULT_EXPERIMENT = "rl-rewriting"
 # a model-training experiment: MLflow 3 otherwise opens it in its GenAI view
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 PARAMS_FILE = Path("params.yaml")
 # set by src/launch.py, to its own pid, for the processes it starts
-LAUNCHED_BY = "RLREWRITE_LAUNCH"
-DVC_YAML = Path("dvc.yaml")
 # metrics file -> {dotted key in it: metric name on the parent run}
 HEADLINE = {
     "metrics/rewriter.json": {"reward_last_fifth": "rewriter/reward_last_fifth",
@@ -96,34 +97,6 @@ def flatten(params: dict) -> dict:
     out: dict = {}
     _flatten("", params, out)
     return out
-
-
-def stage_graph(dvc_yaml: Path = DVC_YAML) -> dict[str, dict]:
-    """{stage: {"deps": [...], "outs": [...], "metrics": [...]}} as dvc.yaml declares them."""
-    stages = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("stages") or {}
-
-    def paths(entries):
-        return [e if isinstance(e, str) else next(iter(e)) for e in entries or []]
-
-    return {name: {"deps": paths(s.get("deps")), "outs": paths(s.get("outs")),
-                   "metrics": paths(s.get("metrics"))} for name, s in stages.items()}
-
-
-def upstream(stage: str, graph: dict[str, dict]) -> list[str]:
-    """The stages whose outputs `stage` depends on, directly or not (dvc.yaml order)."""
-    def produces(producer: str, dep: str) -> bool:
-        return any(dep == out or dep.startswith(f"{out}/") or out.startswith(f"{dep}/")
-                   for out in graph[producer]["outs"] + graph[producer]["metrics"])
-
-    found, todo = set(), [stage]
-    while todo:
-        current = todo.pop()
-        for other in graph:
-            if other not in found and other != stage and any(
-                    produces(other, dep) for dep in graph[current]["deps"]):
-                found.add(other)
-                todo.append(other)
-    return [name for name in graph if name in found]
 
 
 def _dig(values: dict, dotted: str):
@@ -213,29 +186,6 @@ def close_orphaned_runs(experiment_id: str) -> list[str]:
             if parent and client.get_run(parent).info.status == "RUNNING":
                 client.set_terminated(parent, "KILLED")
     return closed
-
-
-def is_main_process() -> bool:
-    """Rank 0 of a multi-process launch by src/launch.py (torchrun's RANK), or a single process
-    (a RANK set by anything else, e.g. a cluster's pod environment, is not ours)."""
-    return not os.environ.get(LAUNCHED_BY) or os.environ.get("RANK", "0") == "0"
-
-
-def die_with_launcher() -> None:
-    """In a process src/launch.py started: be killed when the launcher dies. torchrun starts each
-    rank in a session of its own, so a SIGKILL to the stage's process group (DVC's, the OOM
-    killer's, a test's) would reach the launcher only, and the ranks would train on into the
-    checkpoints and outputs a rerun of the stage is writing."""
-    launcher = os.environ.get(LAUNCHED_BY)
-    if not launcher or not hasattr(signal, "SIGKILL") or not Path("/proc").is_dir():
-        return
-    import ctypes
-
-    PR_SET_PDEATHSIG = 1  # linux/prctl.h: the signal this process gets when its parent dies
-    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    if not psutil.pid_exists(int(launcher)):  # it died before the line above
-        os._exit(1)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ import hashlib
 from pathlib import Path
 
 from rlrewrite.config import Params, ParamsError, load_params
+from rlrewrite.dag import outputs
 from rlrewrite.data.quiz import load_task_definitions
 from rlrewrite.data.sources import open_source
 from rlrewrite.data.splits import draw_splits
@@ -42,27 +43,12 @@ def weight_files(folder: Path) -> dict:
             for p in sorted(folder.glob("*.safetensors"))}
 
 
-def pipeline_outputs(dvc_file: Path = Path("dvc.yaml")) -> list[Path]:
-    """Every output path the DAG declares (dvc.yaml `outs`, `metrics`, `plots` of each stage)."""
-    import yaml
-
-    if not dvc_file.is_file():
-        return []
-    stages = (yaml.safe_load(dvc_file.read_text()) or {}).get("stages") or {}
-    paths = []
-    for stage in stages.values():
-        for kind in ("outs", "metrics", "plots"):
-            for out in stage.get(kind) or []:
-                paths.append(Path(next(iter(out)) if isinstance(out, dict) else out))
-    return paths
-
-
 def check_not_an_output(name: str, dvc_file: Path = Path("dvc.yaml")) -> None:
     """A model folder inside one of the pipeline's outputs would be deleted by DVC before the
     stage that reads it runs (`models/base` is `prepare`'s copy of `model.name`)."""
     folder = Path(name).resolve()
     root = dvc_file.resolve().parent
-    for out in pipeline_outputs(dvc_file):
+    for out in (outputs(dvc_file) if dvc_file.is_file() else []):
         out = (root / out).resolve()
         if folder == out or out in folder.parents:
             raise ParamsError(f"params.yaml: model.name: '{name}' lies in '{out.relative_to(root)}', "
