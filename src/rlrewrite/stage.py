@@ -3,9 +3,12 @@ epilogue (`finish_stage`: the metrics file with time, memory and device)."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from rlrewrite.dag import DVC_YAML, stage_graph
 
 from rlrewrite.errors import PipelineError
 from rlrewrite.workspace_lock import one_run
@@ -27,12 +30,32 @@ def finish_stage(path: str | Path, metrics: dict, precision: str | None = None,
     return written
 
 
+def restore_after_failure(stage: str) -> str:
+    """DVC deleted the stage's outputs before running it. Its committed metrics files (`cache:
+    false`, tracked by git) come back from HEAD here; the cached outputs need `dvc checkout`,
+    which cannot run while DVC holds them: the returned hint says so ("" if nothing is missing)."""
+    graph = stage_graph() if DVC_YAML.is_file() else {}
+    if stage not in graph:
+        return ""
+    missing = [p for p in graph[stage]["outs"] + graph[stage]["metrics"] if not Path(p).exists()]
+    if not missing:
+        return ""
+    tracked = subprocess.run(["git", "ls-files", "--", *missing], capture_output=True,
+                             text=True).stdout.split()
+    if tracked:
+        subprocess.run(["git", "checkout", "HEAD", "--", *tracked], capture_output=True)
+    rest = [p for p in missing if not Path(p).exists()]
+    return (f" (outputs restored from git: {', '.join(tracked)})" if tracked and not rest else
+            f"; `dvc checkout {stage}` restores its previous outputs ({', '.join(rest)})")
+
+
 def run_stage(name: str, main: Callable[[], None]) -> None:
     """Run a stage's `main` as a stage of one run per workspace, stopped if the `dvc` that started
     it dies (rlrewrite/workspace_lock.py); an expected failure (a PipelineError) ends the process
-    with one line, `<stage>: <what is wrong, naming the key or file>`, and exit status 1."""
+    with one line, `<stage>: <what is wrong, naming the key or file>`, and exit status 1, after
+    putting back what it can of the outputs DVC deleted."""
     try:
         with one_run(name):
             main()
     except PipelineError as exc:
-        sys.exit(f"{name}: {exc}")
+        sys.exit(f"{name}: {exc}{restore_after_failure(name)}")

@@ -1,0 +1,77 @@
+"""DVC's plots as SVG files that open without a network: `dvc plots show --json` (or `dvc plots
+diff REV... --json`) gives each plot's Vega-Lite spec with its data filled in, and vl-convert
+renders it offline. (DVC's own `dvc_plots/index.html` loads Vega from a CDN: blank offline.)
+
+    python src/render_plots.py                       # the workspace's plots
+    python src/render_plots.py original-s0 rl-s0     # experiments overlaid, as `dvc plots diff`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+
+class PlotsError(RuntimeError):
+    pass
+
+
+def plot_specs(revisions: list[str]) -> dict[str, list[dict]]:
+    """{plot id: [Vega-Lite spec, ...]} as DVC fills them for `revisions` (none: the workspace)."""
+    command = ["dvc", "plots", "diff", *revisions] if revisions else ["dvc", "plots", "show"]
+    done = subprocess.run([*command, "--json"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise PlotsError(f"`{' '.join(command)} --json` failed: {done.stderr.strip()}")
+    shown = json.loads(done.stdout)
+    for error in shown.get("errors") or []:  # a missing file is reported once, by main()
+        if error.get("type") != "FileNotFoundError":
+            print(f"render_plots: DVC: {error}", file=sys.stderr)
+    return {plot: [entry["content"] for entry in entries if entry.get("type") == "vega"]
+            for plot, entries in (shown.get("data") or {}).items()}
+
+
+def file_name(plot: str, index: int, count: int) -> str:
+    stem = re.sub(r"[^A-Za-z0-9]+", "_", plot).strip("_")
+    return f"{stem}{f'_{index}' if count > 1 else ''}.svg"
+
+
+def render(specs: dict[str, list[dict]], out: Path) -> list[Path]:
+    """Each spec as an SVG in `out`; plots with no data (outputs not in this workspace) skipped."""
+    import vl_convert
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for plot, contents in specs.items():
+        for i, spec in enumerate(contents):
+            path = out / file_name(plot, i, len(contents))
+            path.write_text(vl_convert.vegalite_to_svg(spec))
+            written.append(path)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("revisions", nargs="*", help="experiments or commits (default: workspace)")
+    parser.add_argument("--out", default="reports/plots", help="folder for the SVG files")
+    args = parser.parse_args()
+    try:
+        specs = plot_specs(args.revisions)
+    except PlotsError as exc:
+        sys.exit(f"render_plots: {exc}")
+    empty = [plot for plot, contents in specs.items() if not contents]
+    written = render(specs, Path(args.out))
+    for path in written:
+        print(path)
+    if empty:
+        print(f"render_plots: no data for {', '.join(empty)} (not in this workspace: run the "
+              "stage, `dvc checkout`, or name experiments)", file=sys.stderr)
+    if not written:
+        sys.exit("render_plots: nothing to draw")
+
+
+if __name__ == "__main__":
+    main()

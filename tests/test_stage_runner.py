@@ -1,0 +1,39 @@
+"""The stage runner's failure path: one line, and the committed metrics DVC deleted put back."""
+
+import os
+import subprocess
+import sys
+
+STAGE = """
+from rlrewrite.config import ParamsError
+from rlrewrite.stage import run_stage
+
+def main():
+    raise ParamsError("params.yaml: key 'sft.epochs': must be greater than 0 (got 0.0)")
+
+run_stage("sft", main)
+"""
+
+
+def git(cwd, *args):
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_a_failed_stage_restores_its_committed_metrics_and_names_dvc_checkout(tmp_path):
+    git(tmp_path, "init", "-q")
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  sft:\n    cmd: python stage.py\n    outs:\n      - models/sft\n"
+        "    metrics:\n      - metrics/sft.json:\n          cache: false\n")
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics/sft.json").write_text('{"train_loss_final": 0.07}\n')
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "run")
+    (tmp_path / "metrics/sft.json").unlink()  # what DVC does before running the stage
+    (tmp_path / "stage.py").write_text(STAGE)
+    done = subprocess.run([sys.executable, "stage.py"], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "sft: params.yaml: key 'sft.epochs': must be greater than 0 (got 0.0); "
+        "`dvc checkout sft` restores its previous outputs (models/sft)"]
+    assert (tmp_path / "metrics/sft.json").read_text() == '{"train_loss_final": 0.07}\n'
