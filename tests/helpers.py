@@ -34,7 +34,7 @@ def tiny_pipeline_params(repo: Path, tiny_model_dir: Path) -> dict:
     params["precision"] = "fp32"
     params["rewriter"].update(num_generations=2, questions_per_device=1,
                               gradient_accumulation_steps=2, max_steps=2, save_steps=1,
-                              embedder="policy")
+                              embedder="policy", lambda_anchor=0.5)  # the anchor path too
     params["rewrite"].update(generation_batch_size=4, max_new_tokens=8)
     params["sft"].update(epochs=1.0, per_device_train_batch_size=4, max_length=96)
     params["evaluate"].update(limit=2, batch_size=4, quiz_variants=["mc", "mc_plain", "gen"])

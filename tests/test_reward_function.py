@@ -199,6 +199,12 @@ def test_anchor_term_pulls_toward_the_expert_solutions_likelihood(tiny):
     kwargs = dict(prompts=[_messages("p")] * 2, question=["How many legs?"] * 2,
                   answer=["12"] * 2, solution=[solution] * 2, id=["a"] * 2)
     anchored, _ = _reward(tiny, k=2, lambda_div=0.0, lambda_anchor=1.0)
+    # a step whose groups include one with no feasible rewrite (GRPO's usual early step)
+    mixed = anchored(prompts=[_messages("p")] * 4,
+                     completions=[_messages(t) for t in (solution, unlikely, "no", "none")],
+                     question=["How many legs?"] * 2 + ["q2"] * 2, answer=["12"] * 2 + ["5"] * 2,
+                     solution=[solution] * 2 + ["s"] * 2, id=["a", "a", "b", "b"])
+    assert mixed[2] == mixed[3] == 0.0 and mixed[0] > mixed[1] > 0
     plain, _ = _reward(tiny, k=2, lambda_div=0.0)
     completions = [_messages(solution), _messages(unlikely)]
     out = anchored.score([solution, unlikely], kwargs["question"], kwargs["answer"],

@@ -128,3 +128,7 @@ def test_anchor_rewards_compare_each_rewrite_with_the_expert_solution():
     np.testing.assert_allclose(result.total, 1 + 0.35 * result.dist + result.anchor)
     with pytest.raises(ValueError, match="expert solution"):
         combine(np.array([1, 1]), worse, None, 0.35, 0.0, lambda_anchor=1.0)
+    # a group without a feasible rewrite needs no reference (its expert NLL is not computed)
+    empty = combine(np.zeros(2), np.array([]), None, 0.35, 0.0, lambda_anchor=1.0,
+                    reference_nll=float("nan"))
+    assert (empty.total == 0).all() and (empty.anchor == 0).all()

@@ -103,7 +103,7 @@ def combine(gate: np.ndarray, nll_feasible: np.ndarray, emb_feasible: np.ndarray
     dist[feasible] = alignment_rewards(nll_feasible)
     if emb_feasible is not None:
         div[feasible] = diversity_rewards(emb_feasible)
-    if lambda_anchor > 0:
+    if lambda_anchor > 0 and feasible.any():
         if reference_nll is None or not np.isfinite(reference_nll):
             raise ValueError("lambda_anchor > 0 needs the expert solution's finite π0 NLL")
         anchor[feasible] = anchor_rewards(nll_feasible, reference_nll)
