@@ -4,8 +4,10 @@ not track itself (a local data file or model folder), which `prepare` depends on
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+from rlrewrite.config import ParamsError
 from rlrewrite.jsonl import write_json
 from rlrewrite.stage import run_stage
 from rlrewrite.validation import validate
@@ -13,8 +15,22 @@ from rlrewrite.validation import validate
 STAMP = Path("data/validated.json")
 
 
+def uncommitted_params() -> str:
+    """A hint when params.yaml differs from the last commit: `dvc exp run -S key=bad` writes the
+    bad value there and leaves it after the run fails (the user's own edits must stay, so the
+    file is not reset here)."""
+    changed = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "params.yaml"],
+                             capture_output=True).returncode == 1
+    return (" (params.yaml differs from the last commit, e.g. a value `dvc exp run -S` wrote: "
+            "`git diff params.yaml` shows it, `git checkout params.yaml` restores the committed "
+            "one)") if changed else ""
+
+
 def main() -> None:
-    stamp = validate()
+    try:
+        stamp = validate()
+    except ParamsError as exc:
+        raise ParamsError(f"{exc}{uncommitted_params()}") from None
     write_json(STAMP, stamp)
     print(f"validate: params.yaml and inputs are valid ({stamp['inputs']})")
 

@@ -24,6 +24,9 @@ def test_a_failed_stage_restores_its_committed_metrics_and_names_dvc_checkout(tm
     (tmp_path / "dvc.yaml").write_text(
         "stages:\n  sft:\n    cmd: python stage.py\n    outs:\n      - models/sft\n"
         "    metrics:\n      - metrics/sft.json:\n          cache: false\n")
+    (tmp_path / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  sft:\n    cmd: python stage.py\n    outs:\n"
+        "    - path: metrics/sft.json\n      hash: md5\n    - path: models/sft\n      hash: md5\n")
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics/sft.json").write_text('{"train_loss_final": 0.07}\n')
     git(tmp_path, "add", "-A")
@@ -37,3 +40,29 @@ def test_a_failed_stage_restores_its_committed_metrics_and_names_dvc_checkout(tm
         "sft: params.yaml: key 'sft.epochs': must be greater than 0 (got 0.0); "
         "`dvc checkout sft` restores its previous outputs (models/sft)"]
     assert (tmp_path / "metrics/sft.json").read_text() == '{"train_loss_final": 0.07}\n'
+
+
+def test_a_stage_that_never_ran_gets_no_restore_hint(tmp_path):
+    (tmp_path / "stage.py").write_text(STAGE)
+    done = subprocess.run([sys.executable, "stage.py"], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert done.stderr.strip() == ("sft: params.yaml: key 'sft.epochs': must be greater than 0 "
+                                   "(got 0.0)")
+
+
+def test_validate_names_an_uncommitted_params_change_it_refuses(tmp_path):
+    """`dvc exp run -S seed=-1` leaves the bad value in params.yaml; validate says how to undo it."""
+    import yaml
+    from conftest import REPO
+
+    git(tmp_path, "init", "-q")
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "params")
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["seed"] = -1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    done = subprocess.run([sys.executable, str(REPO / "src/validate.py")], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "key 'seed'" in done.stderr and "`git checkout params.yaml`" in done.stderr

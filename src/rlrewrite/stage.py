@@ -8,8 +8,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from rlrewrite.dag import DVC_YAML, stage_graph
-
 from rlrewrite.errors import PipelineError
 from rlrewrite.workspace_lock import one_run
 
@@ -30,14 +28,24 @@ def finish_stage(path: str | Path, metrics: dict, precision: str | None = None,
     return written
 
 
+def recorded_outputs(stage: str, lock_file: Path = Path("dvc.lock")) -> list[str]:
+    """The outputs of `stage`'s last successful run, as dvc.lock records them."""
+    import yaml
+
+    try:
+        entry = (yaml.safe_load(lock_file.read_text()) or {}).get("stages", {}).get(stage) or {}
+    except (OSError, yaml.YAMLError, AttributeError):
+        return []
+    return [out["path"] for out in entry.get("outs") or [] if isinstance(out, dict)
+            and "path" in out]
+
+
 def restore_after_failure(stage: str) -> str:
     """DVC deleted the stage's outputs before running it. Its committed metrics files (`cache:
     false`, tracked by git) come back from HEAD here; the cached outputs need `dvc checkout`,
     which cannot run while DVC holds them: the returned hint says so ("" if nothing is missing)."""
-    graph = stage_graph() if DVC_YAML.is_file() else {}
-    if stage not in graph:
-        return ""
-    missing = [p for p in graph[stage]["outs"] + graph[stage]["metrics"] if not Path(p).exists()]
+    recorded = recorded_outputs(stage)
+    missing = [p for p in recorded if not Path(p).exists()]
     if not missing:
         return ""
     tracked = subprocess.run(["git", "ls-files", "--", *missing], capture_output=True,
