@@ -97,3 +97,31 @@ def test_engine_factory_builds_the_hf_generator_and_refuses_unknown_engines(tiny
     assert len(first) == 3 and all(c.truncated for c in first)
     with pytest.raises(ValueError, match="unknown engine 'tpu'"):
         make_generator("tpu", **settings)
+
+
+def test_missing_adapter_tensors_are_found_before_any_engine_loads_it(tmp_path, tiny_model_dir):
+    """The check vLLM's served path relies on (it never loads the adapter through peft)."""
+    from safetensors.torch import load_file, save_file
+
+    from rlrewrite.engines.adapters import check_adapter, missing_adapter_tensors
+
+    _adapter(tmp_path, tiny_model_dir, tiny_model_dir)
+    adapter = tmp_path / "rewriter"
+    assert missing_adapter_tensors(adapter, tiny_model_dir) == []
+    weights = adapter / "adapter_model.safetensors"
+    tensors = load_file(weights)
+    save_file({k: v for k, v in tensors.items() if ".layers.1." not in k}, weights)
+    missing = missing_adapter_tensors(adapter, tiny_model_dir)
+    assert missing and all(".layers.1." in name for name in missing)
+    with pytest.raises(AdapterError, match=r"adapter file is incomplete: \d+ tensor\(s\) missing"):
+        check_adapter(adapter, tiny_model_dir)
+
+
+def test_a_corrupt_adapter_config_is_named(tmp_path, tiny_model_dir):
+    from rlrewrite.engines.adapters import check_adapter
+
+    _adapter(tmp_path, tiny_model_dir, tiny_model_dir)
+    config = tmp_path / "rewriter" / "adapter_config.json"
+    config.write_text(config.read_text()[:40])
+    with pytest.raises(AdapterError, match=r"rewriter/adapter_config.json: not a readable LoRA"):
+        check_adapter(tmp_path / "rewriter", tiny_model_dir)

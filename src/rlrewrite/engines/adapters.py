@@ -45,6 +45,35 @@ def check_adapter(adapter_dir: Path, model_dir: Path) -> None:
     if stamp.is_file() and json.loads(stamp.read_text()) != base_fingerprint(model_dir):
         raise AdapterError(f"{adapter_dir} was trained on a different base model than {model_dir} "
                            "(config or weights differ); retrain the rewriter")
+    if missing := missing_adapter_tensors(adapter_dir, model_dir):
+        raise AdapterError(f"{adapter_dir}: adapter file is incomplete: {len(missing)} tensor(s) "
+                           f"missing, e.g. {', '.join(missing[:3])}")
+
+
+def missing_adapter_tensors(adapter_dir: Path, model_dir: Path) -> list[str]:
+    """The adapter tensors peft would create on the base model that the adapter file lacks
+    (loaded, they would run as π0 while labelled as the rewriter). Checked here, not only when
+    peft loads the adapter: vLLM serving it (`vllm.rewriter_lora: served`) never warns. peft
+    builds the adapter on the base model's architecture on the meta device: no weights load."""
+    from accelerate import init_empty_weights
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+    from safetensors import safe_open
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    weights = adapter_dir / "adapter_model.safetensors"
+    if not weights.is_file():
+        return ["adapter_model.safetensors"]
+    try:
+        config = LoraConfig.from_pretrained(str(adapter_dir))
+    except (OSError, ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        raise AdapterError(f"{adapter_dir / 'adapter_config.json'}: not a readable LoRA config: "
+                           f"{str(exc).splitlines()[0]}") from None
+    with init_empty_weights():
+        base = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_dir))
+        expected = get_peft_model_state_dict(get_peft_model(base, config))
+    with safe_open(weights, "pt") as handle:
+        present = set(handle.keys())
+    return sorted(set(expected) - present)
 
 
 def load_rewriter(base_model, adapter_dir: Path, model_dir: Path):
