@@ -1,4 +1,4 @@
-"""The timing table of benchmarks/dag_timing.py over stage metrics files."""
+"""The timing table of perf/dag_timing.py over stage metrics files."""
 
 import json
 import subprocess
@@ -31,7 +31,7 @@ def write_metrics(folder: Path) -> None:
 
 def run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
     (tmp_path / "peak.json").write_text(json.dumps(PEAK))
-    return subprocess.run([sys.executable, str(REPO / "benchmarks/dag_timing.py"),
+    return subprocess.run([sys.executable, str(REPO / "perf/dag_timing.py"),
                            "--metrics", str(tmp_path / "metrics"), "--peak",
                            str(tmp_path / "peak.json"), "--out", str(tmp_path / "timing"), *extra],
                           capture_output=True, text=True, cwd=tmp_path / "repo"

@@ -98,7 +98,7 @@ def test_judge_compares_the_yes_family_with_the_no_family(real_tokenizer, chat):
 
 
 def test_labelled_set_separates_full_from_answer_only_rewrites_by_the_rule():
-    """The labelled π0 rewrites (benchmarks/judge_accuracy.py): the default rule refuses every
+    """The labelled π0 rewrites (perf/judge_accuracy.py): the default rule refuses every
     answer-only one and keeps at least 90% of the full ones."""
     rows = read_jsonl(LABELLED)
     kinds = {k: [r for r in rows if r["kind"] == k] for k in ("full", "answer_only", "wrong_steps")}

@@ -25,7 +25,7 @@ def test_no_code_path_writes_readme(tmp_path):
     readme.write_text("<!-- x:start -->\n<!-- x:end -->\n")
     with pytest.raises(SystemExit, match="README is written by hand"):
         fill_markers(readme, "x", "table\n")
-    sources = [*REPO.glob("src/**/*.py"), *REPO.glob("benchmarks/*.py"), REPO / "Makefile"]
+    sources = [*REPO.glob("src/**/*.py"), *REPO.glob("perf/*.py"), REPO / "Makefile"]
     assert not [p for p in sources if "--readme" in p.read_text()]
 
 

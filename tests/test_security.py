@@ -1,4 +1,4 @@
-"""Security basics over the project's own code (src/ and benchmarks/): no remote code, no shell,
+"""Security basics over the project's own code (src/ and perf/): no remote code, no shell,
 no pickle. Loading weights as safetensors only is checked where models come in: the base model
 (validation.check_model, data/base_model.py; a pickle-only folder is a row of test_bad_inputs)."""
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-FILES = sorted([*(REPO / "src").rglob("*.py"), *(REPO / "benchmarks").rglob("*.py")])
+FILES = sorted([*(REPO / "src").rglob("*.py"), *(REPO / "perf").rglob("*.py")])
 UNSAFE_MODULES = {"pickle", "cPickle", "dill", "joblib", "shelve", "marshal"}
 
 

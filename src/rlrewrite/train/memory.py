@@ -1,4 +1,4 @@
-"""Keeping CPU training fast and within laptop memory (benchmarks/sft_memory.py measures memory).
+"""Keeping CPU training fast and within laptop memory (perf/sft_memory.py measures memory).
 
 - TRL's fused LM head projects onto the vocabulary 32,768 columns at a time, so on CPU one tile
   is (positions x 32,768) fp32 logits plus their softmax and gradient, the largest allocations

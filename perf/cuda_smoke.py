@@ -1,6 +1,6 @@
 """GPU check of the CUDA path: GRPO+LoRA steps and SFT steps with `precision: auto` (bf16 on
 CUDA) on a tiny random model built from a saved tokenizer. Prints dtypes, devices and timings.
-    python benchmarks/cuda_smoke.py TOKENIZER_DIR
+    python perf/cuda_smoke.py TOKENIZER_DIR
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ solutions with the project's own SFT trainer and `sft` params, score the tuned m
 accuracy with a 95% paired-bootstrap interval on the gain, the truncation and no-answer rates, and
 the mean per-token NLL of the gold test solutions under both models (a continuous measure).
 
-    python benchmarks/downstream_candidates.py [--only NAME ...] [--test 200] [--doc docs/experiments.md]
+    python perf/downstream_candidates.py [--only NAME ...] [--test 200] [--doc docs/experiments.md]
 
 Writes reports/downstream_candidates.json (merged with earlier runs) and the table, also between
 docs/experiments.md's `<!-- candidates:start/end -->` markers with --doc (--table-only: no new runs).

@@ -1,10 +1,10 @@
 """Benchmark: every stage's wall time, peak RSS and throughput, against this machine's measured
 matmul peak; the timing table in docs/performance.md.
 
-    python benchmarks/matmul_peak.py --out reports/machine_peak.json   # once per machine
-    python benchmarks/dag_timing.py --run --doc docs/performance.md           # dvc repro --force, timed
-    python benchmarks/dag_timing.py                                    # table of metrics/*.json
-    python benchmarks/dag_timing.py --exp rl-s0                        # ... of an experiment's
+    python perf/matmul_peak.py --out reports/machine_peak.json   # once per machine
+    python perf/dag_timing.py --run --doc docs/performance.md           # dvc repro --force, timed
+    python perf/dag_timing.py                                    # table of metrics/*.json
+    python perf/dag_timing.py --exp rl-s0                        # ... of an experiment's
 
 Each stage writes `time_s`, `peak_rss_gib`, `device`, `precision` and `engine` into its metrics
 file; this script only reads them. Training stages report achieved FLOP/s as 6 x parameters x
@@ -105,7 +105,7 @@ def markdown(rows: list[dict], peak: dict, total_s: float | None) -> str:
     lines.append("")
     lines.append(f"Machine: {peak.get('cpu', '?')}, {peak.get('threads', '?')} threads; matmul "
                  f"peak {peak.get('bf16_gflops', '?')} GFLOP/s bf16, {peak.get('fp32_gflops', '?')}"
-                 f" fp32 (`benchmarks/matmul_peak.py`).")
+                 f" fp32 (`perf/matmul_peak.py`).")
     return "\n".join(lines) + "\n"
 
 
@@ -129,7 +129,7 @@ def main() -> None:
         total_s = time.perf_counter() - started
     peak_file = Path(args.peak)
     if not peak_file.exists():
-        raise SystemExit(f"{peak_file}: missing; run `python benchmarks/matmul_peak.py --out "
+        raise SystemExit(f"{peak_file}: missing; run `python perf/matmul_peak.py --out "
                          f"{peak_file}` on this machine first")
     peak = json.loads(peak_file.read_text())
     metrics = Path(args.metrics)

@@ -10,7 +10,7 @@
    Writes tests/data/judge_labelled.jsonl (kept as test data).
 2. Scores the judge (both prompt formats) and the gate's reasoning rule on that set.
 
-    python benchmarks/judge_accuracy.py --build --questions 120 > reports/judge_accuracy.json
+    python perf/judge_accuracy.py --build --questions 120 > reports/judge_accuracy.json
 """
 
 from __future__ import annotations

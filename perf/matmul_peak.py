@@ -1,7 +1,7 @@
 """This machine's dense matmul throughput (GFLOP/s) in bf16 and fp32: the ceiling the stages'
 achieved FLOP/s are compared with.
 
-    python benchmarks/matmul_peak.py [--size 2048] [--seconds 3] [--out reports/machine_peak.json]
+    python perf/matmul_peak.py [--size 2048] [--seconds 3] [--out reports/machine_peak.json]
 
 Square matmuls of `--size` in torch, as many as fit in `--seconds` after a warm-up, on every
 thread torch uses. Also reports which CPU features oneDNN can use (AMX, avx512_bf16).

@@ -5,8 +5,8 @@ model as the stage does. A thread samples the resident set size (RSS) every 20 m
 after loading, after every optimizer step and after saving, and the peak. `--longest N` keeps only
 the N longest examples, so a few steps meet the largest batch shapes. Settings are params.yaml's
 `sft` section, overridable with `--set key=value` (YAML values). Needs `dvc repro rewrite` first.
-    python benchmarks/sft_memory.py                          # the whole stage's training
-    python benchmarks/sft_memory.py --longest 64 --set per_device_train_batch_size=8
+    python perf/sft_memory.py                          # the whole stage's training
+    python perf/sft_memory.py --longest 64 --set per_device_train_batch_size=8
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ backend, `auto` gives vLLM every request of a task at once, so its scheduler fil
 itself instead of waiting for lm-eval's chunks of `batch_size`.
 
 Needs `dvc repro prepare` first (models/base, data/benchmarks). Run it on a quiet machine:
-    python benchmarks/eval_batch.py --batch-sizes 16 auto --tasks downstream standard \
+    python perf/eval_batch.py --batch-sizes 16 auto --tasks downstream standard \
         --out reports/eval_batch.json
 """
 

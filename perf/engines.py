@@ -8,7 +8,7 @@
     questions x K samples at `rewriter.temperature`, `rewrite.max_new_tokens` tokens.
 
 Needs `dvc repro rollout-and-train-rewriter` first (models/base, models/rewriter, data/prepared).
-    python benchmarks/engines.py --questions 400
+    python perf/engines.py --questions 400
 """
 
 from __future__ import annotations

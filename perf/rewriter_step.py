@@ -2,7 +2,7 @@
 
 Prints step time, the share of time spent generating and in reward scoring, peak memory and the
 reward of the first and last steps. Needs `dvc repro prepare` first. Example:
-    python benchmarks/rewriter_step.py --steps 4
+    python perf/rewriter_step.py --steps 4
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Is bf16 faster than fp32 on this CPU? Forward passes and generation of the base model in both.
 
-    python benchmarks/precision_speed.py [--model models/base] [--batch 8] [--tokens 256]
+    python perf/precision_speed.py [--model models/base] [--batch 8] [--tokens 256]
 
 What `precision: auto` should pick (device.py): run it as is, and with
 ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 to measure an AMX machine as one with avx512_bf16 only.
