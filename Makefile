@@ -78,24 +78,28 @@ grid: setup $(VLLM_SETUP)
 	done; done
 	$(MAKE) grid-run
 
-# The mechanism test (docs/method.md): one pool of verified rewrites (training seed 0), targets
-# picked from it by π0-likelihood (RULES) and each trained under the SFT seeds SEEDS, so the
-# selections differ only in π0-likelihood; `make contrast-report` pairs them by SFT seed.
+# The mechanism test (docs/method.md): one pool of verified rewrites (training seed 0, sampled
+# from GENERATOR: rl, the trained rewriter, or prompt, π0 with the rewrite prompt), targets picked
+# from it by π0-likelihood (RULES) and each trained under the SFT seeds SEEDS, so the selections
+# differ only in π0-likelihood; `make contrast-report` pairs them by SFT seed.
 RULES ?= low high random
+GENERATOR ?= rl
+SELECT = select-$(if $(filter rl,$(GENERATOR)),rl-)
 
 contrast: setup $(VLLM_SETUP)
 	$(BIN)/python -m rlrewrite.workspace_lock  # refused while a run holds this workspace
 	ran=$$($(BIN)/dvc exp list --all-commits --name-only); \
-	for s in $(SEEDS); do for r in $(RULES); do n=select-$$r-s$$s; \
+	for s in $(SEEDS); do for r in $(RULES); do n=$(SELECT)$$r-s$$s; \
 	  if [ -f reports/runs/$$n.json ] || echo "$$ran" | grep -qx $$n; then echo "$$n: done"; continue; fi; \
 	  $(BIN)/dvc exp run --queue -n $$n -S rewrite.method=select -S rewrite.select.rule=$$r \
-	    -S rewrite.select.generator=prompt -S sft.loss=nll -S seed=0 -S sft.seed=$$s || exit 1; \
+	    -S rewrite.select.generator=$(GENERATOR) -S rewrite.temperature=1.0 -S sft.loss=nll \
+	    -S seed=0 -S sft.seed=$$s || exit 1; \
 	done; done
 	$(MAKE) grid-run
 
 contrast-report: setup
-	$(BIN)/python src/compare_report.py --match '^select-(low|high|random)-s[0-9]+$$' \
-	  --reference select-low --out reports/contrast
+	$(BIN)/python src/compare_report.py --match '^$(SELECT)(low|high|random)-s[0-9]+$$' \
+	  --reference $(SELECT)low --out reports/contrast
 
 # Rewriter levers (docs/method.md): train the rl rewriter and rewrite the sft split (no SFT, no
 # evaluation) for each value of LEVER_KEY under LEVER_SEEDS; `make levers-report` says per run
