@@ -119,6 +119,9 @@ CASES = {
                           prompt_file="data/prompts/short.txt"))(repo)],
         r"rewriter.prompt_file: data/prompts/short.txt: template lacks placeholder\(s\) "
         r"\{solution\}"),
+    "lora target module the model lacks": (
+        params_edit(lambda p: p["sft"]["lora"].update(target_modules=["q_proj", "qkv_proj"])),
+        r"sft.lora.target_modules: \['qkv_proj'\] are not linear layers of .*q_proj"),
     "model is a pipeline output": (
         params_edit(lambda p: p["model"].update(name="models/base")),
         r"model.name: 'models/base' lies in 'models/base', an output of this pipeline"),

@@ -171,6 +171,50 @@ def check_prompts(params: Params) -> None:
             raise ParamsError(f"params.yaml: {key}: {exc}") from None
 
 
+def model_config(name: str):
+    """The base model's config without its weights: embedded (from the GGUF), a local folder, or
+    a hub id in the local cache; None where it cannot be had offline (an uncached hub id)."""
+    from transformers import AutoConfig
+
+    from rlrewrite.data.base_model import EMBEDDED, embedded_gguf
+
+    try:
+        if name in EMBEDDED:
+            folder, filename = embedded_gguf(name)
+            return AutoConfig.from_pretrained(folder, gguf_file=filename)
+        return AutoConfig.from_pretrained(name, local_files_only=True)
+    except (OSError, ValueError):
+        return None
+
+
+def linear_module_names(config) -> set[str]:
+    """The last name part of every linear layer of the architecture (built on the meta device)."""
+    import torch
+    from accelerate import init_empty_weights
+    from transformers import AutoModelForCausalLM
+
+    with init_empty_weights():
+        model = AutoModelForCausalLM.from_config(config)
+    return {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear)}
+
+
+def check_target_modules(params: Params) -> None:
+    """Named LoRA target modules (not `all-linear`) must be linear layers of the base model: peft
+    would otherwise fail deep inside the rewriter or SFT stage, after DVC removed its outputs."""
+    named = {key: lora.target_modules for key, lora in (("rewriter.lora", params.rewriter.lora),
+                                                        ("sft.lora", params.sft.lora))
+             if isinstance(lora.target_modules, list)}
+    if not named or (config := model_config(params.model.name)) is None:
+        return
+    linear = linear_module_names(config)
+    for key, modules in named.items():
+        if unknown := [m for m in modules if m not in linear]:
+            raise ParamsError(f"params.yaml: {key}.target_modules: {unknown} are not linear "
+                              f"layers of {params.model.name} (it has {sorted(linear)}; or "
+                              "`all-linear`)")
+
+
 def check_launch(params: Params) -> None:
     config_file = params.launch.config_file
     if config_file is not None and not Path(config_file).is_file():
@@ -184,6 +228,7 @@ def validate(params_file: str | Path = "params.yaml") -> dict:
     check_benchmarks(params)
     check_launch(params)
     inputs = {**check_model(params.model.name), **check_data(params)}
+    check_target_modules(params)
     return {"inputs": inputs}
 
 
