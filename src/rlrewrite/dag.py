@@ -1,4 +1,5 @@
-"""dvc.yaml read once: each stage's entry, its deps and outputs, and what runs upstream of it."""
+"""dvc.yaml read once: each stage's entry, its deps and outputs, and what runs upstream of it;
+and what dvc.lock recorded of a stage's last run."""
 
 from __future__ import annotations
 
@@ -54,3 +55,13 @@ def upstream(stage: str, graph: dict[str, dict]) -> list[str]:
                 found.add(other)
                 todo.append(other)
     return [name for name in graph if name in found]
+
+
+def recorded_outputs(stage: str, lock_file: Path = Path("dvc.lock")) -> list[str]:
+    """The outputs of `stage`'s last successful run, as dvc.lock records them."""
+    try:
+        entry = (yaml.safe_load(lock_file.read_text()) or {}).get("stages", {}).get(stage) or {}
+    except (OSError, yaml.YAMLError, AttributeError):
+        return []
+    return [out["path"] for out in entry.get("outs") or [] if isinstance(out, dict)
+            and "path" in out]

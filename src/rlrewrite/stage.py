@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from rlrewrite.dag import recorded_outputs
 from rlrewrite.errors import PipelineError
 from rlrewrite.workspace_lock import one_run
 
@@ -26,18 +27,6 @@ def finish_stage(path: str | Path, metrics: dict, precision: str | None = None,
     write_json(path, written)
     log_usage(usage)
     return written
-
-
-def recorded_outputs(stage: str, lock_file: Path = Path("dvc.lock")) -> list[str]:
-    """The outputs of `stage`'s last successful run, as dvc.lock records them."""
-    import yaml
-
-    try:
-        entry = (yaml.safe_load(lock_file.read_text()) or {}).get("stages", {}).get(stage) or {}
-    except (OSError, yaml.YAMLError, AttributeError):
-        return []
-    return [out["path"] for out in entry.get("outs") or [] if isinstance(out, dict)
-            and "path" in out]
 
 
 def restore_after_failure(stage: str) -> str:
