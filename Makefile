@@ -84,6 +84,8 @@ grid: setup $(VLLM_SETUP)
 # differ only in π0-likelihood; `make contrast-report` pairs them by SFT seed.
 RULES ?= low high random
 GENERATOR ?= rl
+# The rl generator passing the gate most often (reports/levers.md): a fuller pool, a wider gap.
+CONTRAST_SET ?= -S rewriter.lambda_anchor=1.0
 SELECT = select-$(if $(filter rl,$(GENERATOR)),rl-)
 
 contrast: setup $(VLLM_SETUP)
@@ -93,12 +95,12 @@ contrast: setup $(VLLM_SETUP)
 	  if [ -f reports/runs/$$n.json ] || echo "$$ran" | grep -qx $$n; then echo "$$n: done"; continue; fi; \
 	  $(BIN)/dvc exp run --queue -n $$n -S rewrite.method=select -S rewrite.select.rule=$$r \
 	    -S rewrite.select.generator=$(GENERATOR) -S rewrite.temperature=1.0 -S sft.loss=nll \
-	    -S seed=0 -S sft.seed=$$s || exit 1; \
+	    -S seed=0 -S sft.seed=$$s $(CONTRAST_SET) || exit 1; \
 	done; done
 	$(MAKE) grid-run
 
 contrast-report: setup
-	$(BIN)/python src/compare_report.py --match '^$(SELECT)(low|high|random)-s[0-9]+$$' \
+	$(BIN)/python -m rlrewrite.report comparison --match '^$(SELECT)(low|high|random)-s[0-9]+$$' \
 	  --reference $(SELECT)low --out reports/contrast
 
 # Rewriter levers (docs/method.md): train the rl rewriter and rewrite the sft split (no SFT, no
@@ -118,7 +120,7 @@ levers: setup $(VLLM_SETUP)
 	$(MAKE) grid-run
 
 levers-report: setup
-	$(BIN)/python src/rewriter_report.py --prefix lever- --out reports/levers.md
+	$(BIN)/python -m rlrewrite.report rewriter --prefix lever- --out reports/levers.md
 
 grid-run: setup $(VLLM_SETUP)
 	$(BIN)/dvc queue start --jobs 1
@@ -133,14 +135,14 @@ recipe: setup
 
 # DVC's plots as SVG in reports/plots, drawn offline (REVS: experiments to overlay; none: workspace).
 plots: setup
-	$(BIN)/python src/render_plots.py $(REVS)
+	$(BIN)/python -m rlrewrite.report plots $(REVS)
 
 # docs/params.md from the schema (src/rlrewrite/config.py) and params.yaml; tests check it is current.
 params-doc: setup
 	$(BIN)/python -m rlrewrite.params_doc
 
 report: setup
-	$(BIN)/python src/compare_report.py --match '^(original|prompt|self|rl|dft|select-[a-z-]+)-s[0-9]+$$'
+	$(BIN)/python -m rlrewrite.report comparison --match '^(original|prompt|self|rl|dft|select-[a-z-]+)-s[0-9]+$$'
 
 # The experiments as one readable table (16 columns: method, seeds, gain, standard-family
 # forgetting with its item interval, the rewrite and SFT check fields), every commit's.

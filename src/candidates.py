@@ -21,8 +21,7 @@ from rlrewrite.engines.factory import make_generator
 from rlrewrite.jsonl import DataError, read_jsonl, write_json, write_jsonl
 from rlrewrite.prompts import REWRITE_FIELDS, load_template, rewrite_prompt
 from rlrewrite.reward.gate import build_gate, build_scorer
-from rlrewrite.stage import finish_stage, run_stage
-from rlrewrite.stage_params import load_stage_params
+from rlrewrite.stage import finish_stage, open_stage, run_stage
 from rlrewrite.tracking import stage_run
 
 MODEL_DIR = Path("models/base")
@@ -36,7 +35,7 @@ METRICS = Path("metrics/candidates.json")
 
 
 def main() -> None:
-    params = load_stage_params("rewrite-candidates")
+    params = open_stage("rewrite-candidates")
     cfg, select, rewriter_cfg = params.rewrite, params.rewrite.select, params.rewriter
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     for stale in (POOL, NOT_USED):

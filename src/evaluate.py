@@ -4,7 +4,7 @@ Writes metrics/eval.json (downstream gain, truncation, no-answer and gold-soluti
 forgetting per task, per benchmark family and item-weighted over all, in accuracy and in the
 gold option's log-probability, each with a paired bootstrap interval over items; per-item flips),
 metrics/eval_point.json (one gain-versus-forgetting point for `dvc plots diff`) and
-data/eval/items.json (per-item base and tuned scores, which src/compare_report.py pairs across
+data/eval/items.json (per-item base and tuned scores, which rlrewrite/report/comparison.py pairs across
 experiments).
 """
 
@@ -29,8 +29,7 @@ from rlrewrite.evaluation.harness import (
 from rlrewrite.evaluation.solution_nll import solution_nll
 from rlrewrite.integrity import check_weights
 from rlrewrite.jsonl import read_jsonl, write_json
-from rlrewrite.stage import finish_stage, run_stage
-from rlrewrite.stage_params import load_stage_params
+from rlrewrite.stage import finish_stage, open_stage, run_stage
 from rlrewrite.tracking import stage_run
 
 BASE_DIR = Path("models/base")
@@ -44,7 +43,7 @@ ITEMS = Path("data/eval/items.json")
 
 
 def main() -> None:
-    params = load_stage_params("evaluate")
+    params = open_stage("evaluate")
     cfg = params.evaluate
     general = general_tasks(params.benchmarks, cfg)
     tasks = [DOWNSTREAM_TASK] + general

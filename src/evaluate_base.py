@@ -18,8 +18,7 @@ from rlrewrite.evaluation.harness import (
 )
 from rlrewrite.evaluation.solution_nll import solution_nll
 from rlrewrite.jsonl import read_jsonl, write_json
-from rlrewrite.stage import finish_stage, run_stage
-from rlrewrite.stage_params import load_stage_params
+from rlrewrite.stage import finish_stage, open_stage, run_stage
 from rlrewrite.tracking import stage_run
 
 MODEL_DIR = Path("models/base")
@@ -29,7 +28,7 @@ METRICS = Path("metrics/eval_base.json")
 
 
 def main() -> None:
-    params = load_stage_params("evaluate-base")
+    params = open_stage("evaluate-base")
     cfg = params.evaluate
     tasks = [DOWNSTREAM_TASK] + general_tasks(params.benchmarks, cfg)
     with stage_run("evaluate-base", params.logged()):

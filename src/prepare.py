@@ -18,8 +18,7 @@ from rlrewrite.data.splits import draw_splits
 from rlrewrite.evaluation.quiz_tasks import write_quiz_tasks
 from rlrewrite.evaluation.standard_tasks import STANDARD_DIR, check_names, write_samples
 from rlrewrite.jsonl import write_jsonl
-from rlrewrite.stage import finish_stage, run_stage
-from rlrewrite.stage_params import load_stage_params
+from rlrewrite.stage import finish_stage, open_stage, run_stage
 from rlrewrite.tracking import stage_run
 
 MODEL_DIR = Path("models/base")
@@ -35,7 +34,7 @@ def mean_tokens(tokenizer, texts: list[str]) -> float:
 
 
 def main() -> None:
-    params = load_stage_params("prepare")
+    params = open_stage("prepare")
     check_names(list(params.benchmarks.standard))  # before the slow model conversion
     with stage_run("prepare", params.logged()):
         model_info = materialise_base_model(params.model.name, MODEL_DIR)

@@ -24,8 +24,7 @@ from rlrewrite.reward.scoring import MiniLMEmbedder
 from rlrewrite.rewrite.methods import gate_verifier, rewrite_records, uses_rewriter
 from rlrewrite.rewrite.metrics import target_metrics
 from rlrewrite.rewrite.select import pool_metrics, select_records
-from rlrewrite.stage import finish_stage, run_stage
-from rlrewrite.stage_params import load_stage_params
+from rlrewrite.stage import finish_stage, open_stage, run_stage
 from rlrewrite.tracking import stage_run
 
 MODEL_DIR = Path("models/base")
@@ -67,7 +66,7 @@ def read_pool(path: Path) -> dict[str, list[dict]]:
 
 
 def main() -> None:
-    params = load_stage_params("rewrite")
+    params = open_stage("rewrite")
     cfg, rewriter_cfg = params.rewrite, params.rewriter
     records = read_jsonl(SFT_DATA)
     if not records:

@@ -17,8 +17,7 @@ from rlrewrite.device import precision_label
 from rlrewrite.jsonl import DataError, read_jsonl
 from rlrewrite.model_card import write_card
 from rlrewrite.ranks import die_with_launcher, is_main_process
-from rlrewrite.stage import finish_stage, run_stage
-from rlrewrite.stage_params import load_stage_params
+from rlrewrite.stage import finish_stage, open_stage, run_stage
 from rlrewrite.tracking import stage_run
 from rlrewrite.train.checkpoints import fingerprint, launch_key, prepare_checkpoint_dir
 from rlrewrite.train.sft import build_sft_trainer, sft_dataset
@@ -47,7 +46,7 @@ def write_loss_curve(log_history: list[dict]) -> None:
 
 def main() -> None:
     die_with_launcher()
-    params = load_stage_params("sft")
+    params = open_stage("sft")
     cfg = params.sft
     records = read_jsonl(TRAIN_DATA)
     try:

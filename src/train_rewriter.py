@@ -27,8 +27,7 @@ from rlrewrite.jsonl import read_jsonl, write_json
 from rlrewrite.model_card import write_card
 from rlrewrite.ranks import die_with_launcher, is_main_process
 from rlrewrite.rewrite.methods import uses_rewriter
-from rlrewrite.stage import finish_stage, run_stage
-from rlrewrite.stage_params import load_stage_params
+from rlrewrite.stage import finish_stage, open_stage, run_stage
 from rlrewrite.tracking import stage_run
 from rlrewrite.train.checkpoints import fingerprint, launch_key, prepare_checkpoint_dir
 from rlrewrite.train.grpo import build_trainer
@@ -143,7 +142,7 @@ def skip_training(params) -> None:
 
 def main() -> None:
     die_with_launcher()
-    params = load_stage_params("rollout-and-train-rewriter")
+    params = open_stage("rollout-and-train-rewriter")
     if not uses_rewriter(params.rewrite.method, params.rewrite.select.generator):
         if is_main_process():
             skip_training(params)

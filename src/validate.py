@@ -19,8 +19,9 @@ def uncommitted_params() -> str:
     """A hint when params.yaml differs from the last commit: `dvc exp run -S key=bad` writes the
     bad value there and leaves it after the run fails (the user's own edits must stay, so the
     file is not reset here)."""
-    changed = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "params.yaml"],
-                             capture_output=True).returncode == 1
+    status = subprocess.run(["git", "status", "--porcelain", "--", "params.yaml"],
+                            capture_output=True, text=True)
+    changed = status.returncode == 0 and "M" in status.stdout[:2]  # modified since HEAD
     return (" (params.yaml differs from the last commit, e.g. a value `dvc exp run -S` wrote: "
             "`git diff params.yaml` shows it, `git checkout params.yaml` restores the committed "
             "one)") if changed else ""

@@ -113,7 +113,7 @@ def test_a_queued_grid_is_paired_reported_and_grouped_in_mlflow(tmp_path, tiny_m
         assert {t: (v["ids"], v["base"]) for t, v in other["tasks"].items()} == \
             {t: (v["ids"], v["base"]) for t, v in first.items()}
 
-    out = subprocess.run([sys.executable, "src/compare_report.py", "--resamples", "200"],
+    out = subprocess.run([sys.executable, "-m", "rlrewrite.report", "comparison", "--resamples", "200"],
                          cwd=repo, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     table = (repo / "reports/comparison.md").read_text()

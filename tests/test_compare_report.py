@@ -6,10 +6,11 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO
 
-from compare_report import ReportError, load_runs, markdown, summarise, with_records
 from rlrewrite import run_records
+from rlrewrite.report.comparison import markdown
+from rlrewrite.report.runs import ReportError, load_runs, with_records
+from rlrewrite.report.statistics import summarise
 
 GENERAL = {"quiz_a": 40, "quiz_b": 60}
 DOWNSTREAM = 50
@@ -237,7 +238,7 @@ def test_the_script_writes_the_report_and_figure_from_dvc_exp_show(tmp_path):
     show.write_text(json.dumps([{"rev": "workspace", "experiments": None},
                                 {"rev": "abc", "experiments": exps}]))
     out = tmp_path / "reports" / "comparison"
-    done = subprocess.run([sys.executable, str(REPO / "src/compare_report.py"), "--show-json",
+    done = subprocess.run([sys.executable, "-m", "rlrewrite.report", "comparison", "--show-json",
                            str(show), "--out", str(out), "--resamples", "300"],
                           cwd=repo, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -254,7 +255,7 @@ def test_the_script_writes_the_report_and_figure_from_dvc_exp_show(tmp_path):
 
     # The experiments are gone (a fresh checkout): the records alone give the same tables.
     show.write_text(json.dumps([{"rev": "workspace", "experiments": None}]))
-    again = subprocess.run([sys.executable, str(REPO / "src/compare_report.py"), "--show-json",
+    again = subprocess.run([sys.executable, "-m", "rlrewrite.report", "comparison", "--show-json",
                             str(show), "--out", str(out), "--resamples", "300"],
                            cwd=repo, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
@@ -309,7 +310,7 @@ def test_the_continuous_measure_the_primary_family_and_power():
     assert -0.08 < mean < 0 and hi < 0
     # the probability is what the stored option log-likelihoods give: consistent with logp
     run = runs[0]["items"]["tasks"]["std_piqa"]
-    from rlrewrite.comparison import gold_probability
+    from rlrewrite.report.statistics import gold_probability
     assert np.log(gold_probability(run["base_ll"], run["gold"])) == pytest.approx(run["base_logp"])
     assert len(paired["per_seed"]["forgetting_logp/standard"]) == 5
     power = summary["power"]
@@ -324,7 +325,7 @@ def test_the_continuous_measure_the_primary_family_and_power():
 
 
 def test_runs_of_another_configuration_are_never_pooled():
-    from compare_report import group_labels
+    from rlrewrite.report.runs import group_labels
 
     runs = ([logp_run("original", s, 0.1) for s in range(3)]
             + [logp_run("rl", s, 0.05, config="old") for s in range(3)]
@@ -337,7 +338,7 @@ def test_runs_of_another_configuration_are_never_pooled():
 
 
 def test_two_runs_of_one_seed_in_a_row_are_refused():
-    from rlrewrite.comparison import ComparisonError
+    from rlrewrite.report.statistics import ComparisonError
 
     runs = [logp_run("original", 0, 0.1), logp_run("original", 1, 0.1),
             {**logp_run("original", 1, 0.1), "name": "original-s1-again"}]
@@ -346,7 +347,7 @@ def test_two_runs_of_one_seed_in_a_row_are_refused():
 
 
 def test_configuration_ignores_seeds_and_execution_keys_only():
-    from compare_report import config_digest
+    from rlrewrite.report.runs import config_digest
 
     params = {"seed": 0, "sft": {"seed": None, "learning_rate": 5e-4, "save_steps": 50},
               "vllm": {"cpu_kvcache_gib": 1}, "rewrite": {"generation_batch_size": 16, "method": "rl"}}
@@ -362,7 +363,7 @@ def test_configuration_ignores_seeds_and_execution_keys_only():
 
 
 def test_configuration_holds_only_what_the_method_reads():
-    from compare_report import config_digest
+    from rlrewrite.report.runs import config_digest
 
     params = {"seed": 0, "sft": {"seed": None, "learning_rate": 5e-4},
               "rewriter": {"learning_rate": 5e-4, "prompt_file": "a.txt"}, "gate": {"judge": False},

@@ -1,10 +1,8 @@
-"""DVC plots rendered to SVG offline (src/render_plots.py) in a throwaway DVC project."""
+"""DVC plots rendered to SVG offline (rlrewrite/report/plots.py) in a throwaway DVC project."""
 
 import os
 import subprocess
 import sys
-
-from conftest import REPO
 
 
 def test_plots_render_offline_and_missing_data_is_named(tmp_path):
@@ -14,7 +12,7 @@ def test_plots_render_offline_and_missing_data_is_named(tmp_path):
     (tmp_path / "steps.tsv").write_text("step\tloss\n1\t1.25\n2\t0.75\n3\t0.5\n")
     (tmp_path / "dvc.yaml").write_text(
         "plots:\n  - steps.tsv:\n      x: step\n      y: loss\n  - absent.tsv:\n      x: step\n")
-    done = subprocess.run([sys.executable, str(REPO / "src/render_plots.py"), "--out", "svg"],
+    done = subprocess.run([sys.executable, "-m", "rlrewrite.report", "plots", "--out", "svg"],
                           cwd=tmp_path, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     svg = (tmp_path / "svg" / "steps_tsv.svg").read_text()

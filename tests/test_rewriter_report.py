@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_report_lists_finished_runs_with_the_criteria_and_running_ones_as_such(tmp_path):
     out = tmp_path / "runs.md"
-    subprocess.run([sys.executable, str(REPO / "src/rewriter_report.py"), "--prefix", "gate-",
+    subprocess.run([sys.executable, "-m", "rlrewrite.report", "rewriter", "--prefix", "gate-",
                     "--show-json", str(DATA), "--out", str(out)], check=True, capture_output=True)
     rows = {r["name"]: r for r in json.loads(out.with_suffix(".json").read_text())}
     assert set(rows) == {"gate-s0-hf", "gate-s0-vllm"}
@@ -26,7 +26,7 @@ def test_report_lists_finished_runs_with_the_criteria_and_running_ones_as_such(t
 
 
 def test_report_refuses_an_empty_selection(tmp_path):
-    done = subprocess.run([sys.executable, str(REPO / "src/rewriter_report.py"), "--prefix", "nope",
+    done = subprocess.run([sys.executable, "-m", "rlrewrite.report", "rewriter", "--prefix", "nope",
                            "--show-json", str(DATA), "--out", str(tmp_path / "x.md")],
                           capture_output=True, text=True)
     assert done.returncode != 0 and "no experiment named nope*" in done.stderr
@@ -35,7 +35,7 @@ def test_report_refuses_an_empty_selection(tmp_path):
 def test_report_fills_the_readme_markers_and_keeps_the_rest(tmp_path):
     readme = tmp_path / "results.md"
     readme.write_text("intro\n<!-- rewriter-runs:start -->\nold table\n<!-- rewriter-runs:end -->\nend\n")
-    subprocess.run([sys.executable, str(REPO / "src/rewriter_report.py"), "--prefix", "gate-",
+    subprocess.run([sys.executable, "-m", "rlrewrite.report", "rewriter", "--prefix", "gate-",
                     "--show-json", str(DATA), "--out", str(tmp_path / "runs.md"),
                     "--doc", str(readme)], check=True, capture_output=True)
     text = readme.read_text()
@@ -45,7 +45,7 @@ def test_report_fills_the_readme_markers_and_keeps_the_rest(tmp_path):
 
 
 def test_aligns_needs_every_criterion_of_a_rewriter_that_moves_targets_toward_pi0():
-    from rewriter_report import summarise
+    from rlrewrite.report.rewriter import summarise
 
     def row(**rewrite):
         metrics = {"metrics/rewriter.json": {"gate_pass_rate_first_fifth": 0.1,

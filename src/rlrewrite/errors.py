@@ -5,3 +5,7 @@ no traceback (rlrewrite/stage.py). Anything else is a bug and keeps its tracebac
 
 class PipelineError(Exception):
     pass
+
+
+class MissingInputError(PipelineError, FileNotFoundError):
+    """A file a stage declares as its input (dvc.yaml `deps`) does not exist."""

@@ -29,7 +29,7 @@ class RecordError(ValueError):
 
 
 def save(run: dict, directory: Path) -> dict:
-    """Write `run` (a finished experiment as compare_report loads it) as its record, and return
+    """Write `run` (a finished experiment as the comparison report loads it) as its record, and return
     the record."""
     missing = [k for k in FIELDS if k not in run]
     if missing:

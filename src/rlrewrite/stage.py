@@ -1,5 +1,6 @@
-"""What every stage script shares: its error boundary (`run_stage("sft", main)`) and its
-epilogue (`finish_stage`: the metrics file with time, memory and device)."""
+"""What every stage script shares: its error boundary (`run_stage("sft", main)`), its prologue
+(`open_stage`: params, engine and inputs checked) and its epilogue (`finish_stage`: the metrics
+file with time, memory and device)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,37 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from rlrewrite.dag import recorded_outputs
-from rlrewrite.errors import PipelineError
+from rlrewrite.dag import recorded_outputs, stage_graph
+from rlrewrite.errors import MissingInputError, PipelineError
+from rlrewrite.stage_params import StageParams, load_stage_params
 from rlrewrite.workspace_lock import one_run
+
+
+def check_inputs(stage: str, dvc_yaml: str | Path = "dvc.yaml") -> None:
+    """Every dependency `stage` declares in dvc.yaml exists: a missing one is a MissingInputError
+    naming the file and the stage that writes it."""
+    graph = stage_graph(dvc_yaml)
+    for dep in graph[stage]["deps"]:
+        if Path(dep).exists():
+            continue
+        writers = [name for name, entry in graph.items() if name != stage and any(
+            dep == out or dep.startswith(f"{out}/") for out in entry["outs"] + entry["metrics"])]
+        raise MissingInputError(
+            f"{dep} is missing: stage '{writers[0]}' writes it (`dvc repro {writers[0]}`)"
+            if writers else f"{dep} is missing ({dvc_yaml} lists it as an input of '{stage}')")
+
+
+def open_stage(stage: str) -> StageParams:
+    """Every stage's prologue: its params (validated; only the keys its dvc.yaml entry lists can
+    be read), the engine it is set to use, and every input it declares, all checked before it
+    reads anything."""
+    params = load_stage_params(stage)
+    if params.declares("engine") and params.engine == "vllm":
+        from rlrewrite.engines.installed import vllm_distribution
+
+        vllm_distribution()
+    check_inputs(stage)
+    return params
 
 
 def finish_stage(path: str | Path, metrics: dict, precision: str | None = None,

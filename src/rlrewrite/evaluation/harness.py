@@ -282,7 +282,7 @@ def _response(sample: dict):
 
 def paired_items(base: dict, tuned: dict, tasks: list[str]) -> dict:
     """Per-item scores of the base and the tuned model on the same items, in one order per task:
-    what a comparison across experiments pairs (src/compare_report.py)."""
+    what a comparison across experiments pairs (rlrewrite/report/comparison.py)."""
     out = {}
     for task in tasks:
         ids = sorted(base[task]["items"], key=lambda k: (len(k), k))

@@ -40,11 +40,8 @@ def rollout_args(engine: str, vllm_cfg: VLLMParams | None, max_completion_length
     training process (one device), or a `trl vllm-serve` server (multi-GPU; docs/engines.md)."""
     if engine == "hf":
         return {}
-    from rlrewrite.engines.vllm_engine import (
-        configure_environment,
-        context_length,
-        vllm_distribution,
-    )
+    from rlrewrite.engines.installed import vllm_distribution
+    from rlrewrite.engines.vllm_engine import configure_environment, context_length
 
     vllm_distribution()
     configure_environment(vllm_cfg)

@@ -1,6 +1,6 @@
 """Did the rewriter keep the reasoning? One row per DVC experiment, from `dvc exp show --json`.
 
-    python src/rewriter_report.py --prefix gate- --out reports/rewriter_runs.md --doc docs/experiments.md
+    python -m rlrewrite.report rewriter --prefix gate- --out reports/rewriter_runs.md --doc docs/experiments.md
 
 For each finished experiment whose name starts with `--prefix`: seed, engine, the rewriter's
 gate pass rate and answer-only share (first → last fifth of its GRPO steps), and the `rewrite`
@@ -110,16 +110,17 @@ def markdown(rows: list[dict]) -> str:
 
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m rlrewrite.report rewriter",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--prefix", default="", help="experiment names to include")
     parser.add_argument("--out", default="reports/rewriter_runs.md")
     parser.add_argument("--show-json", help="a saved `dvc exp show --json` instead of running it")
     parser.add_argument("--doc", help="also put the table between this docs file's markers (docs/experiments.md)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     rows = [summarise(r) for r in experiments(args.prefix, args.show_json)]
     if not rows:
-        sys.exit(f"rewriter_report: no experiment named {args.prefix}*")
+        sys.exit(f"report rewriter: no experiment named {args.prefix}*")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(markdown(rows))
@@ -128,6 +129,3 @@ def main() -> None:
         fill_markers(Path(args.doc), "rewriter-runs", markdown(rows))
     print(out.read_text())
 
-
-if __name__ == "__main__":
-    main()

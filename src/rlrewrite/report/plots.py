@@ -2,8 +2,8 @@
 diff REV... --json`) gives each plot's Vega-Lite spec with its data filled in, and vl-convert
 renders it offline. (DVC's own `dvc_plots/index.html` loads Vega from a CDN: blank offline.)
 
-    python src/render_plots.py                       # the workspace's plots
-    python src/render_plots.py original-s0 rl-s0     # experiments overlaid, as `dvc plots diff`
+    python -m rlrewrite.report plots                       # the workspace's plots
+    python -m rlrewrite.report plots original-s0 rl-s0     # experiments overlaid, as `dvc plots diff`
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def plot_specs(revisions: list[str]) -> dict[str, list[dict]]:
     shown = json.loads(done.stdout)
     for error in shown.get("errors") or []:  # a missing file is reported once, by main()
         if error.get("type") != "FileNotFoundError":
-            print(f"render_plots: DVC: {error}", file=sys.stderr)
+            print(f"report plots: DVC: {error}", file=sys.stderr)
     return {plot: [entry["content"] for entry in entries if entry.get("type") == "vega"]
             for plot, entries in (shown.get("data") or {}).items()}
 
@@ -53,25 +53,23 @@ def render(specs: dict[str, list[dict]], out: Path) -> list[Path]:
     return written
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m rlrewrite.report plots",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("revisions", nargs="*", help="experiments or commits (default: workspace)")
     parser.add_argument("--out", default="reports/plots", help="folder for the SVG files")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     try:
         specs = plot_specs(args.revisions)
     except PlotsError as exc:
-        sys.exit(f"render_plots: {exc}")
+        sys.exit(f"report plots: {exc}")
     empty = [plot for plot, contents in specs.items() if not contents]
     written = render(specs, Path(args.out))
     for path in written:
         print(path)
     if empty:
-        print(f"render_plots: no data for {', '.join(empty)} (not in this workspace: run the "
+        print(f"report plots: no data for {', '.join(empty)} (not in this workspace: run the "
               "stage, `dvc checkout`, or name experiments)", file=sys.stderr)
     if not written:
-        sys.exit("render_plots: nothing to draw")
+        sys.exit("report plots: nothing to draw")
 
-
-if __name__ == "__main__":
-    main()
