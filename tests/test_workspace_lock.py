@@ -135,6 +135,11 @@ def test_a_second_workspace_run_is_refused_and_the_first_never_trains_on_its_par
     assert "train: params.yaml changed since this run's stage 'check' started" in out1, out1
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     assert lock.get("train", {}).get("params", {}).get("params.yaml", {}).get("seed") != 1
+    # its work was done when the check failed: the MLflow run says FAILED, and why
+    run_id = (marks / "train-5").read_text().split()[1]
+    train_run = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"]).get_run(run_id)
+    assert train_run.info.status == "FAILED"
+    assert "params.yaml changed" in train_run.data.tags["failure"]
 
 
 @pytest.mark.slow

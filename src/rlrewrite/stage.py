@@ -12,6 +12,7 @@ from pathlib import Path
 from rlrewrite.dag import recorded_outputs, stage_graph
 from rlrewrite.errors import MissingInputError, PipelineError
 from rlrewrite.stage_params import StageParams, load_stage_params
+from rlrewrite.tracking import fail_finished_runs
 from rlrewrite.workspace_lock import one_run
 
 
@@ -84,4 +85,5 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
         with one_run(name):
             main()
     except PipelineError as exc:
+        fail_finished_runs(f"{name}: {exc}")  # a check after the work: its MLflow run FAILED
         sys.exit(f"{name}: {exc}{restore_after_failure(name)}")

@@ -188,6 +188,22 @@ def close_orphaned_runs(experiment_id: str) -> list[str]:
     return closed
 
 
+_FINISHED: list[tuple[str, str]] = []  # (stage run, parent run) this process ended FINISHED
+
+
+def fail_finished_runs(reason: str) -> None:
+    """The stage's work finished but a check after it failed (rlrewrite/stage.py): the MLflow
+    runs it ended FINISHED are set to FAILED, the reason in a `failure` tag."""
+    if not _FINISHED:
+        return
+    client = mlflow.MlflowClient()
+    for run_id, parent_id in _FINISHED:
+        client.set_tag(run_id, "failure", reason[:5000])
+        client.set_terminated(run_id, "FAILED")
+        client.set_terminated(parent_id, "FAILED")
+    _FINISHED.clear()
+
+
 @contextmanager
 def stage_run(stage: str, params: dict):
     """An MLflow run for one stage execution, the child of its experiment's parent run, tagged
@@ -240,3 +256,5 @@ def _stage_run(stage: str, params: dict):
         if status == "FINISHED" and stage in graph:
             sync_parent(client, parent_id, before + [stage], graph)
         client.set_terminated(parent_id, status)
+        if status == "FINISHED":
+            _FINISHED.append((run.info.run_id, parent_id))
