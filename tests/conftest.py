@@ -128,7 +128,7 @@ def run_bounded(cmd: list[str], timeout: float, **kwargs) -> subprocess.Complete
 
 def copy_repo(dest: Path) -> Path:
     """A copy of the project's tracked sources (no outputs, no venv) as a fresh git+DVC repo."""
-    for name in ("src", "data/bsd-quiz", "data/prompts", "tests"):
+    for name in ("src", "data/bsd-quiz", "data/prompts", "data/sources", "tests"):
         shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", "params.yaml", ".gitignore"):
         shutil.copy(REPO / name, dest / name)

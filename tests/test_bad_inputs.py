@@ -40,10 +40,10 @@ def write_lines(path: Path, lines: list[str | bytes]) -> None:
 def prepared_repo(tmp_path_factory, tiny_model_dir) -> Path:
     """A repository on a local JSONL source and the tiny model, `prepare` done."""
     repo = copy_repo(tmp_path_factory.mktemp("bad-inputs") / "repo")
-    write_lines(repo / "data/source.jsonl", [json.dumps(r) for r in DATA])
+    write_lines(repo / "data/sources/source.jsonl", [json.dumps(r) for r in DATA])
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["model"]["name"] = str(tiny_model_dir)
-    params["data"].update(source="jsonl", name="data/source.jsonl", options={},
+    params["data"].update(source="jsonl", name="data/sources/source.jsonl", options={},
                           sizes={"sft": 6, "rl": 4, "test": 3})
     params["benchmarks"].update(quiz_max_items=8, standard={"piqa": 3})
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
@@ -61,7 +61,7 @@ def params_edit(change):
 
 
 def source_lines(lines):
-    return lambda repo: write_lines(repo / "data/source.jsonl", lines)
+    return lambda repo: write_lines(repo / "data/sources/source.jsonl", lines)
 
 
 def model_folder(make):
@@ -139,18 +139,18 @@ CASES = {
     "source too small": (source_lines(GOOD[:8]), r"data.sizes: sft\+rl need 10 training "
                                                  r"records but the source has only 5"),
     "malformed JSON": (source_lines(GOOD[:1] + ['{"id": "x", "question": '] + GOOD[1:]),
-                       r"data/source.jsonl:2: not valid JSON"),
+                       r"data/sources/source.jsonl:2: not valid JSON"),
     "not UTF-8": (source_lines(GOOD[:2] + [b'{"id": "x", "question": "caf\xe9"}'] + GOOD[2:]),
-                  r"data/source.jsonl:3: not UTF-8 text"),
+                  r"data/sources/source.jsonl:3: not UTF-8 text"),
     "no question field": (
         source_lines(GOOD[:3] + [json.dumps({"id": "x", "solution": "#### 4"})] + GOOD[3:]),
-        r"data/source.jsonl:4: no field 'question' \(data.fields.question\)"),
+        r"data/sources/source.jsonl:4: no field 'question' \(data.fields.question\)"),
     "no extractable answer": (
         source_lines(GOOD[:4] + [json.dumps({"id": "x", "question": "Why?",
                                              "solution": "Because."})] + GOOD[4:]),
-        r"data/source.jsonl:5: cannot extract a final answer from field 'solution'"),
+        r"data/sources/source.jsonl:5: cannot extract a final answer from field 'solution'"),
     "duplicate ids": (source_lines(GOOD + [GOOD[0]]),
-                      r"data/source.jsonl:41: duplicate id 'q0' \(first on line 1\)"),
+                      r"data/sources/source.jsonl:41: duplicate id 'q0' \(first on line 1\)"),
     # the model
     "model path missing": (params_edit(lambda p: p["model"].update(name="/nonexistent/model")),
                            r"model.name: '/nonexistent/model' is not a folder"),
@@ -168,6 +168,9 @@ CASES = {
         params_edit(lambda p: p["model"].update(name="rlrewrite-tests/no-such-model")),
         r"'rlrewrite-tests/no-such-model' is neither a local folder nor in the local Hugging "
         r"Face cache"),
+    "local source outside data/sources": (
+        params_edit(lambda p: p["data"].update(name="data/source.jsonl")),
+        r"data.name: 'data/source.jsonl' must lie in data/sources/"),
     "unknown embedded model": (
         params_edit(lambda p: p["model"].update(name="embedded:GPT-5")),
         r"model.name: unknown embedded model 'embedded:GPT-5'"),
@@ -193,8 +196,8 @@ def test_bad_input_fails_clearly_and_keeps_every_output(case, prepared_repo, tmp
 @pytest.mark.slow
 def test_validate_digests_the_local_source_it_checked(prepared_repo):
     stamp = json.loads((prepared_repo / "data/validated.json").read_text())["inputs"]
-    assert stamp["data"] == "data/source.jsonl"
-    assert stamp["sha256"] == hashlib.sha256((prepared_repo / "data/source.jsonl")
+    assert stamp["data"] == "data/sources/source.jsonl"
+    assert stamp["sha256"] == hashlib.sha256((prepared_repo / "data/sources/source.jsonl")
                                              .read_bytes()).hexdigest()
 
 
@@ -205,7 +208,9 @@ def test_an_edited_local_source_reruns_prepare_and_nothing_else_does(prepared_re
     unchanged = dvc(repo, "repro", "prepare")
     assert "Running stage 'validate'" in unchanged  # always runs: ~2 s
     assert "Running stage 'prepare'" not in unchanged
-    write_lines(repo / "data/source.jsonl", list(reversed(GOOD)))
+    write_lines(repo / "data/sources/source.jsonl", list(reversed(GOOD)))
+    status = dvc(repo, "status", "prepare")
+    assert "prepare:" in status and "modified:" in status and "data/sources" in status, status
     assert "Running stage 'prepare'" in dvc(repo, "repro", "prepare")
 
 

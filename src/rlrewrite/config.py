@@ -115,7 +115,7 @@ class DataParams(_Section):
     name: str = Field(description=(
         "reasoning_gym: a dataset with an expert step-by-step solution (gsm_symbolic, or "
         "chain_sum / leg_counting rendered step by step); hf: a dataset id (openai/gsm8k, "
-        "AI-MO/NuminaMath-CoT); jsonl: the file's path. Why leg_counting: docs/experiments.md."))
+        "AI-MO/NuminaMath-CoT); jsonl: the file's path, in data/sources/. Why leg_counting: docs/experiments.md."))
     config: str | None = Field(description=(
         "HF dataset config, e.g. `main` for openai/gsm8k; null: none."))
     options: dict[str, int | float | bool | str] = Field(description=(

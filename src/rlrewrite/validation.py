@@ -109,9 +109,17 @@ def check_model(name: str) -> dict:
     return {"model": name}
 
 
+LOCAL_SOURCES = Path("data/sources")  # prepare's DVC dependency: `dvc status` sees an edit
+
+
 def check_data(params: Params) -> dict:
     """The source yields enough well-formed records for the splits (the code `prepare` runs)."""
     data = params.data
+    if data.source == "jsonl" and not Path(data.name).absolute().is_relative_to(
+            LOCAL_SOURCES.absolute()):
+        raise ParamsError(f"params.yaml: data.name: '{data.name}' must lie in {LOCAL_SOURCES}/, "
+                          f"which `prepare` depends on so that `dvc status` sees an edit: move "
+                          f"the file there, or link it (`ln -s`)")
     train = open_source(data, data.seed)
     test = open_source(data, data.seed, split=data.test_split) if data.test_split else None
     draw_splits(train, test, data.sizes, data.rl_shares_sft, data.test_templates)
