@@ -84,8 +84,9 @@ grid: setup $(VLLM_SETUP)
 # differ only in π0-likelihood; `make contrast-report` pairs them by SFT seed.
 RULES ?= low high random
 GENERATOR ?= rl
-# The rl generator passing the gate most often (reports/levers.md): a fuller pool, a wider gap.
-CONTRAST_SET ?= -S rewriter.lambda_anchor=1.0
+# The rl generator passing the gate most often (reports/levers.md), 12 candidates per question:
+# with 4, a quarter pass at temperature 1.0 and the matched-length LOW-HIGH gap was 0.065 nats.
+CONTRAST_SET ?= -S rewriter.lambda_anchor=1.0 -S rewrite.select.candidates=12
 SELECT = select-$(if $(filter rl,$(GENERATOR)),rl-)
 
 contrast: setup $(VLLM_SETUP)
