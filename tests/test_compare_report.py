@@ -416,3 +416,21 @@ def test_a_generated_task_leaves_the_continuous_measures_to_the_others():
     assert "quiz" not in summary["paired"]["rl"]["forgetting_prob_by_family"]
     assert "quiz" in summary["paired"]["rl"]["forgetting_by_family"]
     markdown(summary, [], 50)  # the tables render with the missing cells as –
+
+
+def test_each_selection_pool_is_tabled_once_with_the_runs_drawn_from_it():
+    from rlrewrite.report.comparison import pool_table
+
+    pool = {"pool_candidates": 4800, "pool_pass_rate": 0.25, "pool_questions_covered": 300,
+            "pool_low_nll": 1.4, "pool_high_nll": 1.8, "pool_random_nll": 1.6,
+            "pool_low_tokens": 20000, "pool_high_tokens": 20300, "pool_random_tokens": 20100,
+            "pool_low_high_gap": 0.4}
+    runs = [{"name": "select-rl-low-s0", **pool}, {"name": "select-rl-high-s0", **pool},
+            {"name": "select-rl-low-s9", **pool, "pool_low_nll": 1.5, "pool_low_high_gap": 0.3},
+            {"name": "original-s0", "pool_low_high_gap": None}]
+    rows = [line for line in pool_table(runs) if line.startswith("| select")]
+    assert rows == [
+        "| select-rl-high-s0, select-rl-low-s0 | 4800 | 0.25 | 300 | 1.4 / 1.6 / 1.8 | "
+        "20000 / 20100 / 20300 | 0.4 |",
+        "| select-rl-low-s9 | 4800 | 0.25 | 300 | 1.5 / 1.6 / 1.8 | 20000 / 20100 / 20300 | 0.3 |"]
+    assert pool_table(runs[3:]) == []

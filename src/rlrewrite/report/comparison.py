@@ -36,6 +36,7 @@ from rlrewrite.report.runs import ITEMS, ReportError, group_labels, load_runs, w
 from rlrewrite.report.statistics import (
     EVAL_SCALARS,
     MIN_SEEDS,
+    POOL_KEYS,
     REFERENCE,
     REWRITE_SCALARS,
     ComparisonError,
@@ -71,6 +72,31 @@ def _cell(entry: dict, key: str, name: str | None, signed: bool, prefix: str = "
         return "–"
     value = entry[f"{prefix}{key}_by_family"].get(name) if name else entry[prefix + key]
     return fmt(value, signed=signed, resolvable=len(entry.get("seeds", [])) >= MIN_SEEDS)
+
+
+def pool_table(runs: list[dict]) -> list[str]:
+    """The `select` runs' candidate pools, each once: what LOW, HIGH and RANDOM pick from it
+    (π0 NLL per token of the chosen targets, their token total) and the LOW−HIGH gap."""
+    pools: dict[tuple, list[str]] = {}
+    for run in runs:
+        if run.get("pool_low_high_gap") is not None:
+            pools.setdefault(tuple(run.get(k) for k in POOL_KEYS), []).append(run["name"])
+    if not pools:
+        return []
+    lines = ["", "The selection pools, over the questions with a passing candidate (the others "
+             "keep the expert solution under every rule; a question with one eligible "
+             "candidate gets it under every rule):", "",
+             "| runs | candidates | pass rate | questions covered | NLL low / random / high "
+             "| tokens low / random / high | gap high − low |", "|---|---|---|---|---|---|---|"]
+    for values, names in pools.items():
+        pool = dict(zip(POOL_KEYS, values))
+        lines.append(
+            f"| {', '.join(sorted(names))} | {pool['pool_candidates']} | "
+            f"{pool['pool_pass_rate']} | {pool['pool_questions_covered']} | "
+            f"{pool['pool_low_nll']} / {pool['pool_random_nll']} / {pool['pool_high_nll']} | "
+            f"{pool['pool_low_tokens']} / {pool['pool_random_tokens']} / "
+            f"{pool['pool_high_tokens']} | {pool['pool_low_high_gap']} |")
+    return lines
 
 
 def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
@@ -156,6 +182,7 @@ def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
             f"{num(r.get('gold_nll_base'))} → {num(r.get('gold_nll_tuned'))} | "
             f"{num(r.get('truncated_tuned'))} | {num(r.get('no_answer_tuned'))} | "
             f"{num(r.get('qa_nll_shift'))} | {num(r.get('false_equation_share'))} |")
+    lines += pool_table(summary["runs"])
     for method, p in summary["paired"].items():
         for pair in p.get("across_machines", []):
             ref, other = (", ".join(str(v or "?") for v in pair[k]) for k in (reference, method))

@@ -44,6 +44,10 @@ REWRITE_SCALARS = {  # metrics/rewrite.json key -> report label
     "self_bleu": "self-BLEU",
     "embedding_spread": "embedding spread",
 }
+# the `select` method's candidate pool (metrics/rewrite.json): what each rule would pick from it
+POOL_KEYS = ("pool_candidates", "pool_pass_rate", "pool_questions_covered", "pool_low_nll",
+             "pool_high_nll", "pool_random_nll", "pool_low_tokens", "pool_high_tokens",
+             "pool_random_tokens", "pool_low_high_gap")
 EVAL_SCALARS = {  # metrics/eval.json downstream key -> report label
     "truncated_tuned": "truncated",
     "no_answer_tuned": "no answer",
@@ -172,7 +176,9 @@ def _run_row(run: dict, method: str, gain: float, forget: dict, tasks_of: dict,
         for name, (columns, _) in _family_columns(tasks_of[measure], slices_of[measure]).items():
             row[f"{key}/{name}"] = round(float(values[columns].mean()), 4)
     row.update({k: run.get("rewrite", {}).get(k) for k in
-                ("acceptance_rate", "qa_nll_shift", "target_tokens_mean", "false_equation_share")})
+                ("acceptance_rate", "qa_nll_shift", "qa_nll_targets", "target_tokens_mean",
+                 "false_equation_share", *POOL_KEYS) if k in run.get("rewrite", {})
+                or not k.startswith("pool_")})
     row.update({f"sft_{k}": run.get("sft", {}).get(k) for k in
                 ("train_loss_first", "train_loss_final", "tokens_trained")})
     row.update({k: run.get("eval", {}).get(k) for k in
