@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -230,3 +231,24 @@ def test_non_utf8_jsonl_names_file_and_line(tmp_path):
     write_lines(tmp_path / "x.jsonl", ['{"a": 1}', b'{"a": "\xff"}'])
     with pytest.raises(DataError, match=r"x.jsonl:2: not UTF-8"):
         read_jsonl(tmp_path / "x.jsonl")
+
+
+@pytest.mark.slow
+def test_repro_single_stage_with_a_bad_param_keeps_every_output(prepared_repo, tmp_path):
+    """`dvc repro -s prepare` skips `validate`, and DVC deletes prepare's outputs before the
+    stage's own check: the stage puts them back (git for metrics, DVC's cache for the rest)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(prepared_repo, repo, symlinks=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "run"],
+                   cwd=repo, check=True)
+    before = {name: digest(repo / name) for name in OUTPUTS}
+    params_edit(lambda p: p["data"]["sizes"].update(sft=-1))(repo)
+    with pytest.raises(AssertionError) as failed:
+        dvc(repo, "repro", "-s", "prepare")
+    said = str(failed.value)
+    assert "Traceback" not in said and "data.sizes.sft" in said, said
+    assert "its previous outputs are back" in said, said
+    assert {name: digest(repo / name) for name in OUTPUTS} == before
+    subprocess.run(["git", "checkout", "params.yaml"], cwd=repo, check=True)
+    assert "Running stage 'prepare'" not in dvc(repo, "repro", "prepare")

@@ -66,3 +66,52 @@ def test_validate_names_an_uncommitted_params_change_it_refuses(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "key 'seed'" in done.stderr and "`git checkout params.yaml`" in done.stderr
+
+
+TOY_STAGE = """
+from pathlib import Path
+
+import yaml
+from rlrewrite.config import ParamsError
+from rlrewrite.stage import run_stage
+
+def main():
+    n = yaml.safe_load(open("params.yaml"))["n"]
+    if n < 0:
+        raise ParamsError(f"params.yaml: key 'n': must be >= 0 (got {n})")
+    Path("out").mkdir(exist_ok=True)
+    Path("out/data.txt").write_text(f"n={n}")
+    Path("model.bin").write_bytes(bytes(range(256)) * n)
+
+run_stage("make", main)
+"""
+
+
+def test_repro_single_stage_with_a_bad_param_keeps_the_stage_outputs(tmp_path):
+    """`dvc repro -s` skips `validate`, and DVC deletes a stage's outputs before its command
+    runs: the failing stage puts them back from DVC's cache while that `dvc` still holds it."""
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+    dvc = [sys.executable, "-m", "dvc"]
+    git(tmp_path, "init", "-q")
+    subprocess.run([*dvc, "init", "-q"], cwd=tmp_path, check=True, env=env)
+    (tmp_path / "stage.py").write_text(TOY_STAGE)
+    (tmp_path / "params.yaml").write_text("n: 3\n")
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  make:\n    cmd: python stage.py\n    deps: [stage.py]\n    params: [n]\n"
+        "    outs: [out, model.bin]\n")
+    subprocess.run([*dvc, "repro", "-q"], cwd=tmp_path, check=True, env=env)
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "run")
+    before = {p: (tmp_path / p).read_bytes() for p in ("out/data.txt", "model.bin")}
+
+    (tmp_path / "params.yaml").write_text("n: -1\n")
+    done = subprocess.run([*dvc, "repro", "-s", "make"], cwd=tmp_path, capture_output=True,
+                          text=True, env=env)
+    assert done.returncode != 0 and "Traceback" not in done.stdout + done.stderr
+    assert ("make: params.yaml: key 'n': must be >= 0 (got -1) (its previous outputs are back: "
+            "model.bin, out)") in done.stdout + done.stderr
+    assert {p: (tmp_path / p).read_bytes() for p in before} == before
+    git(tmp_path, "checkout", "params.yaml")
+    status = subprocess.run([*dvc, "status"], cwd=tmp_path, capture_output=True, text=True,
+                            env=env)
+    assert "Data and pipelines are up to date" in status.stdout, status.stdout

@@ -59,10 +59,37 @@ def finish_stage(path: str | Path, metrics: dict, precision: str | None = None,
     return written
 
 
+def restore_from_cache(stage: str) -> list[str]:
+    """`stage`'s outputs as its last successful run left them (dvc.lock), put back from DVC's
+    cache: what `dvc checkout <stage>` does, which would wait on the lock of the `dvc` running
+    this stage. Returns the outputs put back; one not in the cache stays missing."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    restored = []
+    try:
+        repo = Repo(".")
+    except DvcException:  # not a DVC project
+        return restored
+    with repo:
+        for entry in repo.stage.collect(stage):
+            for out in entry.outs:
+                if out.exists or not out.use_cache or out.hash_info is None:
+                    continue
+                try:
+                    out.checkout(force=True)
+                except DvcException:
+                    continue
+                if out.exists:
+                    restored.append(out.def_path)
+    return restored
+
+
 def restore_after_failure(stage: str) -> str:
-    """DVC deleted the stage's outputs before running it. Its committed metrics files (`cache:
-    false`, tracked by git) come back from HEAD here; the cached outputs need `dvc checkout`,
-    which cannot run while DVC holds them: the returned hint says so ("" if nothing is missing)."""
+    """DVC deleted the stage's outputs before running it (`dvc repro -s` skips `validate`, so a
+    bad param reaches the stage itself). What its last successful run recorded comes back: the
+    committed metrics files (`cache: false`) from git, the rest from DVC's cache. Returns what
+    the error line adds: what was restored, or the command for what could not be."""
     recorded = recorded_outputs(stage)
     missing = [p for p in recorded if not Path(p).exists()]
     if not missing:
@@ -71,9 +98,12 @@ def restore_after_failure(stage: str) -> str:
                              text=True).stdout.split()
     if tracked:
         subprocess.run(["git", "checkout", "HEAD", "--", *tracked], capture_output=True)
+    if any(not Path(p).exists() for p in missing):
+        restore_from_cache(stage)
     rest = [p for p in missing if not Path(p).exists()]
-    return (f" (outputs restored from git: {', '.join(tracked)})" if tracked and not rest else
-            f"; `dvc checkout {stage}` restores its previous outputs ({', '.join(rest)})")
+    if rest:
+        return f"; `dvc checkout {stage}` restores its previous outputs ({', '.join(rest)})"
+    return f" (its previous outputs are back: {', '.join(sorted(missing))})"
 
 
 def run_stage(name: str, main: Callable[[], None]) -> None:
