@@ -91,6 +91,7 @@ RULES ?= low high random
 GENERATOR ?= rl
 # The rl generator passing the gate most often (reports/levers.md), 12 candidates per question:
 # with 4, a quarter pass at temperature 1.0 and the matched-length LOW-HIGH gap was 0.065 nats.
+# A name with a record counts as done whatever CONTRAST_SET was: name another pool's runs apart.
 CONTRAST_SET ?= -S rewriter.lambda_anchor=1.0 -S rewrite.select.candidates=12
 SELECT = select-$(if $(filter rl,$(GENERATOR)),rl-)
 

@@ -37,6 +37,9 @@ METRICS = Path("metrics/candidates.json")
 def main() -> None:
     params = open_stage("rewrite-candidates")
     cfg, select, rewriter_cfg = params.rewrite, params.rewrite.select, params.rewriter
+    records = read_jsonl(SFT_DATA) if cfg.method == "select" else []
+    if cfg.method == "select" and not records:
+        raise DataError(f"{SFT_DATA}: no records")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     for stale in (POOL, NOT_USED):
         stale.unlink(missing_ok=True)
@@ -45,9 +48,6 @@ def main() -> None:
                               "a candidate pool"})
         write_json(METRICS, {"sampled": False})
         return
-    records = read_jsonl(SFT_DATA)
-    if not records:
-        raise DataError(f"{SFT_DATA}: no records")
     with stage_run("rewrite-candidates", params.logged()):
         mlflow.set_tags({"method": "select", "generator": select.generator, "seed": params.seed})
         tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)

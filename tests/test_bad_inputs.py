@@ -172,6 +172,9 @@ CASES = {
     "local source outside data/sources": (
         params_edit(lambda p: p["data"].update(name="data/source.jsonl")),
         r"data.name: 'data/source.jsonl' must lie in data/sources/"),
+    "local source reached through ..": (
+        params_edit(lambda p: p["data"].update(name="data/sources/../source.jsonl")),
+        r"data.name: 'data/sources/../source.jsonl' must lie in data/sources/"),
     "unknown embedded model": (
         params_edit(lambda p: p["model"].update(name="embedded:GPT-5")),
         r"model.name: unknown embedded model 'embedded:GPT-5'"),

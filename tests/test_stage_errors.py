@@ -53,15 +53,26 @@ def run_stages(repo, stages, env=None) -> dict[str, tuple[int, str]]:
     return {stage: (run.returncode, run.stderr) for stage, run in done.items()}
 
 
+def without_vllm(tmp_path) -> dict:
+    """An environment in which `import vllm` fails, as where it is not installed."""
+    hide = tmp_path / "no-vllm"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text('import sys\nsys.modules["vllm"] = None\n')
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(hide), os.environ.get("PYTHONPATH")) if p)}
+
+
 @pytest.mark.slow
 def test_each_stage_names_its_missing_input_and_the_stage_that_writes_it(tmp_path):
+    """With `engine: hf` and vLLM absent: no stage asks for vLLM, each names what is missing."""
     repo = copy_repo(tmp_path / "repo")  # sources only: no stage has run
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["engine"] = "hf"
     params["evaluate"]["batch_size"] = 8  # `auto` needs vllm
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     graph = stage_graph(repo / "dvc.yaml")
-    for stage, (code, err) in run_stages(repo, [s for s in STAGES if s != "validate"]).items():
+    stages = [s for s in STAGES if s != "validate"]
+    for stage, (code, err) in run_stages(repo, stages, without_vllm(tmp_path)).items():
         assert code == 1 and "Traceback" not in err, (stage, err)
         last = err.strip().splitlines()[-1]
         found = re.fullmatch(rf"{stage}: (\S+) is missing: stage '(\S+)' writes it "
@@ -74,11 +85,7 @@ def test_each_stage_names_its_missing_input_and_the_stage_that_writes_it(tmp_pat
 @pytest.mark.slow
 def test_each_engine_stage_without_vllm_says_how_to_get_it_in_one_line(tmp_path):
     repo = copy_repo(tmp_path / "repo")
-    hide = tmp_path / "no-vllm"
-    hide.mkdir()
-    (hide / "sitecustomize.py").write_text('import sys\nsys.modules["vllm"] = None\n')
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(hide), os.environ.get("PYTHONPATH")) if p)}
+    env = without_vllm(tmp_path)
     engine_stages = [s for s in STAGES if "engine" in declared_params(
         s, repo / "dvc.yaml")]
     assert len(engine_stages) == 6  # validate, the rewriter, candidates, rewrite, both evaluations

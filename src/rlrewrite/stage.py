@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rlrewrite.dag import recorded_outputs, stage_graph
 from rlrewrite.errors import MissingInputError, PipelineError
+from rlrewrite.ranks import is_main_process
 from rlrewrite.stage_params import StageParams, load_stage_params
 from rlrewrite.tracking import fail_finished_runs
 from rlrewrite.workspace_lock import one_run
@@ -62,26 +63,20 @@ def finish_stage(path: str | Path, metrics: dict, precision: str | None = None,
 def restore_from_cache(stage: str) -> list[str]:
     """`stage`'s outputs as its last successful run left them (dvc.lock), put back from DVC's
     cache: what `dvc checkout <stage>` does, which would wait on the lock of the `dvc` running
-    this stage. Returns the outputs put back; one not in the cache stays missing."""
-    from dvc.exceptions import DvcException
+    this stage. Best effort, on the way out of a failure: returns the outputs put back, and
+    whatever cannot be (not a DVC project, not in the cache) stays missing."""
     from dvc.repo import Repo
 
     restored = []
     try:
-        repo = Repo(".")
-    except DvcException:  # not a DVC project
-        return restored
-    with repo:
-        for entry in repo.stage.collect(stage):
-            for out in entry.outs:
-                if out.exists or not out.use_cache or out.hash_info is None:
-                    continue
-                try:
-                    out.checkout(force=True)
-                except DvcException:
-                    continue
-                if out.exists:
-                    restored.append(out.def_path)
+        with Repo(".") as repo:
+            for entry in repo.stage.collect(stage):
+                for out in entry.outs:
+                    if not out.exists and out.use_cache and out.hash_info:
+                        out.checkout(force=True)
+                        restored.append(out.def_path)
+    except Exception:  # noqa: BLE001 - the stage's own error is the one to report
+        pass
     return restored
 
 
@@ -115,5 +110,11 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
         with one_run(name):
             main()
     except PipelineError as exc:
-        fail_finished_runs(f"{name}: {exc}")  # a check after the work: its MLflow run FAILED
-        sys.exit(f"{name}: {exc}{restore_after_failure(name)}")
+        if not is_main_process():  # rank 0 puts the outputs back and reports
+            sys.exit(1)
+        restored = restore_after_failure(name)
+        try:
+            fail_finished_runs(f"{name}: {exc}")  # a check after the work: its MLflow run FAILED
+        except Exception as mlflow_error:  # noqa: BLE001 - the stage's error comes first
+            print(f"{name}: could not mark its MLflow run FAILED: {mlflow_error}", file=sys.stderr)
+        sys.exit(f"{name}: {exc}{restored}")

@@ -11,6 +11,7 @@ would cost more than it saves). `prepare` depends on it, so it reruns when such 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from rlrewrite.config import Params, ParamsError, load_params
@@ -115,7 +116,8 @@ LOCAL_SOURCES = Path("data/sources")  # prepare's DVC dependency: `dvc status` s
 def check_data(params: Params) -> dict:
     """The source yields enough well-formed records for the splits (the code `prepare` runs)."""
     data = params.data
-    if data.source == "jsonl" and not Path(data.name).absolute().is_relative_to(
+    # abspath: `..` resolved, a link kept (a link in data/sources to a file elsewhere is fine)
+    if data.source == "jsonl" and not Path(os.path.abspath(data.name)).is_relative_to(
             LOCAL_SOURCES.absolute()):
         raise ParamsError(f"params.yaml: data.name: '{data.name}' must lie in {LOCAL_SOURCES}/, "
                           f"which `prepare` depends on so that `dvc status` sees an edit: move "

@@ -76,7 +76,8 @@ def _cell(entry: dict, key: str, name: str | None, signed: bool, prefix: str = "
 
 def pool_table(runs: list[dict]) -> list[str]:
     """The `select` runs' candidate pools, each once: what LOW, HIGH and RANDOM pick from it
-    (π0 NLL per token of the chosen targets, their token total) and the LOW−HIGH gap."""
+    (π0 NLL per token of the chosen targets, their token total) and the gap between HIGH's
+    and LOW's NLL."""
     pools: dict[tuple, list[str]] = {}
     for run in runs:
         if run.get("pool_low_high_gap") is not None:
@@ -87,7 +88,7 @@ def pool_table(runs: list[dict]) -> list[str]:
              "keep the expert solution under every rule; a question with one eligible "
              "candidate gets it under every rule):", "",
              "| runs | candidates | pass rate | questions covered | NLL low / random / high "
-             "| tokens low / random / high | gap high − low |", "|---|---|---|---|---|---|---|"]
+             "| tokens low / random / high | NLL gap (high − low) |", "|---|---|---|---|---|---|---|"]
     for values, names in pools.items():
         pool = dict(zip(POOL_KEYS, values))
         lines.append(

@@ -2,8 +2,9 @@
 
 - `dvc plots show` / `dvc plots diff` themselves: their HTML page loads Vega from a CDN (blank
   offline) unless given a template; `make setup` writes .dvc/offline_plots.html, a DVC HTML
-  template with Vega, Vega-Lite and Vega-Embed inlined (vl-convert's bundle), and .dvc/config
-  names it (`plots.html_template`), so the page DVC writes draws offline.
+  template with Vega, Vega-Lite and Vega-Embed inlined (vl-convert's bundle), and names it in
+  .dvc/config.local (`plots.html_template`), so the page DVC writes draws offline. A checkout
+  without it gets DVC's own page.
 - SVG files: `dvc plots show --json` (or `dvc plots diff REV... --json`) gives each plot's
   Vega-Lite spec with its data filled in, and vl-convert renders it here.
 
@@ -21,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-TEMPLATE = Path(".dvc/offline_plots.html")  # .dvc/config: plots.html_template
+TEMPLATE = Path(".dvc/offline_plots.html")  # named in .dvc/config.local: plots.html_template
 
 
 class PlotsError(RuntimeError):
@@ -83,7 +84,14 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"write {TEMPLATE}, DVC's offline HTML template, and stop")
     args = parser.parse_args(argv)
     if args.write_template:
-        print(write_template())
+        path = write_template()
+        named = subprocess.run([sys.executable, "-m", "dvc", "config", "--local",
+                                "plots.html_template", path.name],
+                               capture_output=True, text=True)
+        if named.returncode != 0:
+            sys.exit(f"report plots: `dvc config --local plots.html_template` failed: "
+                     f"{named.stderr.strip()}")
+        print(f"{path} (dvc plots show/diff use it: .dvc/config.local)")
         return
     try:
         specs = plot_specs(args.revisions)

@@ -175,10 +175,10 @@ def _run_row(run: dict, method: str, gain: float, forget: dict, tasks_of: dict,
         row[key] = round(float(values.mean()), 4)
         for name, (columns, _) in _family_columns(tasks_of[measure], slices_of[measure]).items():
             row[f"{key}/{name}"] = round(float(values[columns].mean()), 4)
-    row.update({k: run.get("rewrite", {}).get(k) for k in
-                ("acceptance_rate", "qa_nll_shift", "qa_nll_targets", "target_tokens_mean",
-                 "false_equation_share", *POOL_KEYS) if k in run.get("rewrite", {})
-                or not k.startswith("pool_")})
+    rewrite = run.get("rewrite", {})
+    row.update({k: rewrite.get(k) for k in ("acceptance_rate", "qa_nll_shift", "qa_nll_targets",
+                                            "target_tokens_mean", "false_equation_share")})
+    row.update({k: rewrite[k] for k in POOL_KEYS if k in rewrite})  # select runs only
     row.update({f"sft_{k}": run.get("sft", {}).get(k) for k in
                 ("train_loss_first", "train_loss_final", "tokens_trained")})
     row.update({k: run.get("eval", {}).get(k) for k in
