@@ -152,11 +152,15 @@ def equations(text: str) -> list[tuple[str, str]]:
 
 @lru_cache(maxsize=4096)
 def _value(expr: str):
+    """A side's exact rational value, or None: not arithmetic, or a power (`2 ** (1/12)`, read
+    as `2 * * ...`: its value may be irrational or astronomically large, so never evaluated)."""
+    if "* *" in expr:
+        return None
     try:
         value = sympy.sympify(expr, rational=True)
-    except (sympy.SympifyError, SyntaxError, TypeError, ZeroDivisionError):
+    except (sympy.SympifyError, SyntaxError, TypeError, ValueError, ZeroDivisionError):
         return None
-    return value if value.is_number and value.is_finite else None
+    return value if value.is_number and value.is_rational and value.is_finite else None
 
 
 def _decimals(side: str) -> int | None:
@@ -184,7 +188,11 @@ def false_equations(text: str) -> list[str]:
         a, b = _value(left), _value(right)
         if a is None or b is None:
             continue
-        if not _agree(left, right, a, b):
+        try:
+            agree = _agree(left, right, a, b)
+        except (TypeError, ValueError, ArithmeticError, RecursionError):
+            continue  # model text the checker cannot evaluate is not judged (nor a crash)
+        if not agree:
             wrong.append(f"{left} = {right}")
     return wrong
 
