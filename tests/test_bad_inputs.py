@@ -133,8 +133,8 @@ CASES = {
         params_edit(lambda p: p["rewriter"].update(prompt_file="data/prompts/nope.txt")),
         r"rewriter.prompt_file: 'data/prompts/nope.txt' does not exist"),
     # the JSONL data source
-    "source missing": (params_edit(lambda p: p["data"].update(name="data/nope.jsonl")),
-                       r"JSONL file 'data/nope.jsonl' does not exist"),
+    "source missing": (params_edit(lambda p: p["data"].update(name="data/sources/nope.jsonl")),
+                       r"JSONL file 'data/sources/nope.jsonl' does not exist"),
     "source empty": (source_lines([]), r"data.sizes.test: asks for 3 records but the source "
                                        r"has only 0"),
     "source too small": (source_lines(GOOD[:8]), r"data.sizes: sft\+rl need 10 training "

@@ -12,8 +12,6 @@ from pathlib import Path
 from rlrewrite.dag import recorded_outputs, stage_graph
 from rlrewrite.errors import MissingInputError, PipelineError
 from rlrewrite.ranks import is_main_process
-from rlrewrite.stage_params import StageParams, load_stage_params
-from rlrewrite.tracking import fail_finished_runs
 from rlrewrite.workspace_lock import one_run
 
 
@@ -31,10 +29,12 @@ def check_inputs(stage: str, dvc_yaml: str | Path = "dvc.yaml") -> None:
             if writers else f"{dep} is missing ({dvc_yaml} lists it as an input of '{stage}')")
 
 
-def open_stage(stage: str) -> StageParams:
+def open_stage(stage: str):
     """Every stage's prologue: its params (validated; only the keys its dvc.yaml entry lists can
     be read), the engine it is set to use, and every input it declares, all checked before it
-    reads anything."""
+    reads anything. Returns its params view (rlrewrite/stage_params.py)."""
+    from rlrewrite.stage_params import load_stage_params
+
     params = load_stage_params(stage)
     if params.declares("engine") and params.engine == "vllm":
         from rlrewrite.engines.installed import vllm_distribution
@@ -114,6 +114,8 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
             sys.exit(1)
         restored = restore_after_failure(name)
         try:
+            from rlrewrite.tracking import fail_finished_runs  # mlflow: imported only here
+
             fail_finished_runs(f"{name}: {exc}")  # a check after the work: its MLflow run FAILED
         except Exception as mlflow_error:  # noqa: BLE001 - the stage's error comes first
             print(f"{name}: could not mark its MLflow run FAILED: {mlflow_error}", file=sys.stderr)
