@@ -109,60 +109,49 @@ def finish(proc: subprocess.Popen, timeout: float = 300) -> str:
     return out
 
 
+def file_state(repo: Path) -> dict:
+    return {name: (repo / name).read_bytes() if (repo / name).exists() else None
+            for name in ("params.yaml", "dvc.lock", "prep.txt", "check.txt")}
+
+
 @pytest.mark.slow
-def test_a_second_workspace_run_is_refused_and_the_first_never_trains_on_its_params(tmp_path):
-    """What DVC lets through: the second `dvc exp run` rewrites params.yaml before any stage runs.
-    Its first stage is refused, naming the first run's pid; the first run's training stage then
-    stops instead of recording outputs under the other seed."""
+def test_a_second_run_is_refused_before_it_touches_anything_and_the_first_finishes(tmp_path):
+    """The stage holds DVC's lock for its `dvc`: a second `dvc exp run` (plain or `--temp`, both
+    stash the workspace and write their params into it) and a `dvc repro` fail in DVC's own lock
+    check, leaving params.yaml, dvc.lock and every output as they were; the first run finishes
+    with its own params and is recorded as an experiment."""
     repo, env = project(tmp_path)
     marks = Path(env["MARKS"])
-    first = start_dvc(repo, env, "exp", "run", "-S", "seed=5")
+    first = start_dvc(repo, env, "exp", "run", "-S", "seed=5", "-n", "first")
     wait_for(marks / "train-5", first)
+    before = file_state(repo)
+    assert b"seed: 5" in before["params.yaml"]
 
     guard = subprocess.run([sys.executable, "-m", "rlrewrite.workspace_lock"], cwd=repo, env=env,
                            capture_output=True, text=True)
     assert guard.returncode == 1 and f"in use by pid {first.pid}" in guard.stderr, guard
 
-    second = start_dvc(repo, env, "exp", "run", "-S", "seed=1")
-    out2 = finish(second)
-    assert second.returncode != 0
-    assert f"check: this workspace is in use by pid {first.pid}" in out2, out2
-    assert "seed: 1" in (repo / "params.yaml").read_text()  # DVC wrote it: out of our hands
-
-    (marks / "go-5").touch()
-    out1 = finish(first)
-    assert first.returncode != 0
-    assert "train: params.yaml changed since this run's stage 'check' started" in out1, out1
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
-    assert lock.get("train", {}).get("params", {}).get("params.yaml", {}).get("seed") != 1
-    # its work was done when the check failed: the MLflow run says FAILED, and why
-    run_id = (marks / "train-5").read_text().split()[1]
-    train_run = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"]).get_run(run_id)
-    assert train_run.info.status == "FAILED"
-    assert "params.yaml changed" in train_run.data.tags["failure"]
-
-
-@pytest.mark.slow
-def test_with_temp_the_second_run_goes_elsewhere_and_the_first_keeps_its_params(tmp_path):
-    """DVC's own mechanism: `--temp` runs in a copy under .dvc/tmp/exps; both finish, each with
-    its own seed."""
-    repo, env = project(tmp_path)
-    marks = Path(env["MARKS"])
-    first = start_dvc(repo, env, "exp", "run", "-S", "seed=5")
-    wait_for(marks / "train-5", first)
-
-    (marks / "go-1").touch()
-    second = start_dvc(repo, env, "exp", "run", "--temp", "-S", "seed=1", "-n", "temp-1")
-    out2 = finish(second)
-    assert second.returncode == 0, out2
+    for second in (("exp", "run", "-S", "seed=1"), ("exp", "run", "--temp", "-S", "seed=1"),
+                   ("repro",)):
+        proc = start_dvc(repo, env, *second)
+        out = finish(proc)
+        assert proc.returncode != 0 and "Unable to acquire lock" in out, (second, out)
+        assert file_state(repo) == before, second
 
     (marks / "go-5").touch()
     out1 = finish(first)
     assert first.returncode == 0, out1
     assert (repo / "report.txt").read_text() == "check:5\nprep:5\ntrain:5\nreport:5\n"
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    assert lock["train"]["params"]["params.yaml"]["seed"] == 5
     shown = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=repo,
                            env=env, capture_output=True, text=True, check=True).stdout
-    assert "temp-1" in shown
+    assert '"first"' in shown
+    # DVC's lock is free again once the run has ended
+    (marks / "go-1").touch()
+    after = start_dvc(repo, env, "exp", "run", "--temp", "-S", "seed=1", "-n", "temp-1")
+    out = finish(after)
+    assert after.returncode == 0, out
 
 
 @pytest.mark.slow
@@ -236,3 +225,25 @@ def test_a_dead_runs_workspace_lock_is_taken_over_and_a_hand_run_gives_it_back(t
             workspace_lock.check_run("check", psutil.Process())
         (tmp_path / "params.yaml").write_text("seed: 0\n")
     assert workspace_lock.WORKSPACE_LOCK.read_text() == ""
+
+
+def test_a_stage_that_cannot_take_dvcs_lock_is_refused_naming_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".dvc/tmp").mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time, zc.lockfile\n"
+                               "lock = zc.lockfile.LockFile('.dvc/tmp/lock')\n"
+                               "print('held', flush=True); time.sleep(120)"],
+                              cwd=tmp_path, text=True, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setattr(workspace_lock, "DVC_LOCK_WAIT_S", 0.0)
+        with pytest.raises(PipelineError, match=r"held DVC's lock \(\.dvc/tmp/lock\).*'train'"):
+            with workspace_lock.dvc_lock_held("train"):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with workspace_lock.dvc_lock_held("train"):  # free again: taken, then given back
+        assert (tmp_path / ".dvc/tmp/lock").exists()
+    with workspace_lock.dvc_lock_held("train"):
+        pass

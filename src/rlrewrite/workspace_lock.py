@@ -2,14 +2,16 @@
 
 A run is the `dvc` process (`dvc repro`, `dvc exp run`) that starts the stages, found among the
 stage's ancestors (DVC runs a stage's command through a shell, so it may not be the parent).
-Its first stage records it in `.dvc/tmp/rlrewrite-workspace.lock` with a digest of params.yaml;
+DVC lets go of its repository lock (.dvc/tmp/lock) while a stage's command runs; the stage takes
+it for its `dvc` meanwhile (`dvc_lock_held`), so a second `dvc exp run` or `dvc repro` in the
+workspace is refused by DVC itself before it writes params.yaml or dvc.lock. Behind that, the
+run's first stage records it in `.dvc/tmp/rlrewrite-workspace.lock` with a digest of params.yaml;
 every later stage of the same run checks the digest, before and after its work, and a stage of
-any other run is refused while the recorded process lives (its pid and command named). A stage
-run by hand is its own run, for its lifetime. The check cannot come before DVC itself: a second
-`dvc exp run` in the workspace rewrites params.yaml before any stage runs, so this detects (the
-first run stops) rather than prevents that; `dvc exp run --temp/--queue` runs elsewhere
-(docs/troubleshooting.md). A stage also stops (SIGTERM to itself, so its MLflow run ends KILLED)
-when its `dvc` dies, and a checkpoint folder holds the pid of its one writer (`claim_folder`).
+any other run is refused while the recorded process lives (its pid and command named): that
+catches a second command that got in while DVC itself held the lock between two stages. A stage
+run by hand is its own run, for its lifetime. A stage also stops (SIGTERM to itself, so its
+MLflow run ends KILLED) when its `dvc` dies, and a checkpoint folder holds the pid of its one
+writer (`claim_folder`).
 """
 
 from __future__ import annotations
@@ -22,18 +24,20 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import psutil
 
 from rlrewrite.errors import PipelineError
+from rlrewrite.ranks import is_main_process
 
 WORKSPACE_LOCK = Path(".dvc/tmp/rlrewrite-workspace.lock")
 WRITER_LOCK = "writer.lock"  # inside a checkpoint folder
 PARAMS = Path("params.yaml")
 POLL_S = 1.0  # how often a stage looks for its dvc
 GRACE_S = 30.0  # after its SIGTERM, how long a stage whose dvc died may take to end
+DVC_LOCK_WAIT_S = 30.0  # a `dvc status` or `dvc exp show` holds DVC's lock for a moment
 
 
 class WorkspaceBusy(PipelineError):
@@ -162,20 +166,54 @@ def stop_when_gone(stage: str, run: psutil.Process) -> None:
 
 
 @contextmanager
-def one_run(stage: str):
-    """A stage's work inside its run: the workspace checked before and after it, stopped if its
-    dvc dies."""
-    dvc = dvc_process()
-    run = dvc or psutil.Process()
-    if dvc is not None:
-        stop_when_gone(stage, dvc)
-    check_run(stage, run)
+def dvc_lock_held(stage: str):
+    """DVC's repository lock, held for the `dvc` running this stage: DVC gives it up while a
+    stage's command runs (dvc/stage/run.py runs it `unlocked_repo`, so that a command may call
+    dvc), which let a second `dvc exp run` stash the workspace and write its params into
+    params.yaml under the running stage. Taken with DVC's own lock class and config, so the
+    second command fails in DVC's lock check before it changes anything; given back before the
+    stage ends, for its `dvc` to take again."""
+    from dvc.config import Config
+    from dvc.lock import LockError, make_lock
+
+    tmp = WORKSPACE_LOCK.parent
+    hardlink = Config(dvc_dir=str(tmp.parent))["core"].get("hardlink_lock", False)
+    lock = make_lock(str(tmp / "lock"), tmp_dir=str(tmp), hardlink_lock=hardlink)
+    deadline = time.monotonic() + DVC_LOCK_WAIT_S
+    while True:
+        try:
+            lock.lock()  # DVC's own retries: 3 s
+            break
+        except LockError:
+            if time.monotonic() > deadline:
+                raise WorkspaceBusy(
+                    f"another dvc command has held DVC's lock ({tmp / 'lock'}) for "
+                    f"{DVC_LOCK_WAIT_S:.0f} s while its `dvc` runs '{stage}': one run per "
+                    f"workspace (docs/troubleshooting.md)") from None
     try:
         yield
-        check_run(stage, run)  # outputs made while params.yaml changed are not recorded
     finally:
-        if dvc is None:
-            release_run(run)
+        lock.unlock()
+
+
+@contextmanager
+def one_run(stage: str):
+    """A stage's work inside its run: DVC's lock held for its `dvc` (rank 0 of a multi-process
+    launch), the workspace checked before and after the work, stopped if its dvc dies."""
+    dvc = dvc_process()
+    run = dvc or psutil.Process()
+    with ExitStack() as held:
+        if dvc is not None:
+            stop_when_gone(stage, dvc)
+            if is_main_process() and WORKSPACE_LOCK.parent.parent.is_dir():
+                held.enter_context(dvc_lock_held(stage))
+        check_run(stage, run)
+        try:
+            yield
+            check_run(stage, run)  # outputs made while params.yaml changed are not recorded
+        finally:
+            if dvc is None:
+                release_run(run)
 
 
 def main() -> None:
