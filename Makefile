@@ -54,7 +54,7 @@ repro: setup $(VLLM_SETUP)
 TEST_WORKERS ?= 2
 
 test: setup $(VLLM_SETUP)
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=40
 
 test-quick: setup
 	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not slow and not vllm"
