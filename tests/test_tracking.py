@@ -174,3 +174,20 @@ def test_stages_of_one_experiment_share_a_parent_with_headline_metrics(tmp_path,
         with tracking.stage_run("evaluate", {}):
             raise ValueError("boom")
     assert mlflow.get_run(second.info.run_id).info.status == "FAILED"
+
+
+def test_a_check_failing_after_the_work_marks_its_finished_runs_failed(tmp_path, monkeypatch):
+    """rlrewrite/stage.py: params.yaml changed under a stage whose MLflow run already ended
+    FINISHED; that run and its parent end FAILED, the reason in a `failure` tag."""
+    _store(tmp_path, monkeypatch)
+    monkeypatch.setattr(tracking, "_FINISHED", [])  # earlier tests' runs live in other stores
+    with tracking.stage_run("train", {}) as run:
+        run_id = run.info.run_id
+    finished = mlflow.get_run(run_id)
+    assert finished.info.status == "FINISHED"
+    tracking.fail_finished_runs("train: params.yaml changed")
+    failed = mlflow.get_run(run_id)
+    assert failed.info.status == "FAILED"
+    assert failed.data.tags["failure"] == "train: params.yaml changed"
+    parent = mlflow.get_run(failed.data.tags["mlflow.parentRunId"])
+    assert parent.info.status == "FAILED"

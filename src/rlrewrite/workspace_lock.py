@@ -37,11 +37,15 @@ WRITER_LOCK = "writer.lock"  # inside a checkpoint folder
 PARAMS = Path("params.yaml")
 POLL_S = 1.0  # how often a stage looks for its dvc
 GRACE_S = 30.0  # after its SIGTERM, how long a stage whose dvc died may take to end
-DVC_LOCK_WAIT_S = 30.0  # a `dvc status` or `dvc exp show` holds DVC's lock for a moment
+DVC_LOCK_WAIT_S = 30.0  # a `dvc status` or `dvc exp list` holds DVC's lock for a moment
 
 
 class WorkspaceBusy(PipelineError):
     pass
+
+
+def in_dvc_project() -> bool:
+    return WORKSPACE_LOCK.parent.parent.is_dir()
 
 
 def dvc_process() -> psutil.Process | None:
@@ -114,7 +118,7 @@ def params_digest() -> str:
 def check_run(stage: str, run: psutil.Process) -> None:
     """Take the workspace for `run` (its first stage), or check it holds it with params.yaml as it
     was then; any other live run: WorkspaceBusy. Outside a DVC project: nothing to do."""
-    if not WORKSPACE_LOCK.parent.parent.is_dir():
+    if not in_dvc_project():
         return
     digest = params_digest()
     with _locked(WORKSPACE_LOCK) as (record, write):
@@ -205,7 +209,7 @@ def one_run(stage: str):
     with ExitStack() as held:
         if dvc is not None:
             stop_when_gone(stage, dvc)
-            if is_main_process() and WORKSPACE_LOCK.parent.parent.is_dir():
+            if is_main_process() and in_dvc_project():
                 held.enter_context(dvc_lock_held(stage))
         check_run(stage, run)
         try:
