@@ -12,17 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
-from rlrewrite.device import precision_label, weights_dtype
-from rlrewrite.engines.adapters import load_rewriter
-from rlrewrite.engines.factory import make_generator
 from rlrewrite.jsonl import DataError, read_jsonl, write_json, write_jsonl
 from rlrewrite.prompts import REWRITE_FIELDS, load_template, rewrite_prompt
-from rlrewrite.reward.gate import build_gate, build_scorer
 from rlrewrite.stage import finish_stage, open_stage, run_stage
-from rlrewrite.tracking import stage_run
 
 MODEL_DIR = Path("models/base")
 ADAPTER_DIR = Path("models/rewriter")
@@ -48,6 +40,16 @@ def main() -> None:
                               "a candidate pool"})
         write_json(METRICS, {"sampled": False})
         return
+    # the heavy libraries load only to sample: a bad value or another method ends in a second
+    import mlflow
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rlrewrite.device import precision_label, weights_dtype
+    from rlrewrite.engines.adapters import load_rewriter
+    from rlrewrite.engines.factory import make_generator
+    from rlrewrite.reward.gate import build_gate, build_scorer
+    from rlrewrite.tracking import stage_run
+
     with stage_run("rewrite-candidates", params.logged()):
         mlflow.set_tags({"method": "select", "generator": select.generator, "seed": params.seed})
         tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)
@@ -68,7 +70,7 @@ def main() -> None:
         outputs = generator([rewrite_prompt(template, r["question"], r["solution"]) for r in rows],
                             f"candidates x{k}")
         texts = [o.text for o in outputs]
-        checks = build_gate(params.gate, scorer)(
+        checks = build_gate(params.gate, scorer, rewriter_cfg.prompt_file)(
             texts, [r["question"] for r in rows], [r["answer"] for r in rows],
             [r["solution"] for r in rows], [o.truncated for o in outputs])
         nll = scorer.qa_nll([r["question"] for r in rows], texts)

@@ -13,24 +13,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import mlflow
-from transformers import AutoTokenizer
-
-from rlrewrite.device import dtype_name, precision_label
-from rlrewrite.evaluation.harness import (
-    DOWNSTREAM_TASK,
-    EvalError,
-    compare,
-    downstream_record,
-    evaluate_model,
-    general_tasks,
-    paired_items,
-)
-from rlrewrite.evaluation.solution_nll import solution_nll
 from rlrewrite.integrity import check_weights
 from rlrewrite.jsonl import read_jsonl, write_json
 from rlrewrite.stage import finish_stage, open_stage, run_stage
-from rlrewrite.tracking import stage_run
 
 BASE_DIR = Path("models/base")
 SFT_DIR = Path("models/sft")
@@ -44,6 +29,23 @@ ITEMS = Path("data/eval/items.json")
 
 def main() -> None:
     params = open_stage("evaluate")
+    # the heavy libraries load once params and inputs have passed: a bad value fails in a second
+    import mlflow
+    from transformers import AutoTokenizer
+
+    from rlrewrite.device import dtype_name, precision_label
+    from rlrewrite.evaluation.harness import (
+        DOWNSTREAM_TASK,
+        EvalError,
+        compare,
+        downstream_record,
+        evaluate_model,
+        general_tasks,
+        paired_items,
+    )
+    from rlrewrite.evaluation.solution_nll import solution_nll
+    from rlrewrite.tracking import stage_run
+
     cfg = params.evaluate
     general = general_tasks(params.benchmarks, cfg)
     tasks = [DOWNSTREAM_TASK] + general

@@ -6,20 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
-from transformers import AutoTokenizer
-
-from rlrewrite.device import dtype_name, precision_label
-from rlrewrite.evaluation.harness import (
-    DOWNSTREAM_TASK,
-    downstream_record,
-    evaluate_model,
-    general_tasks,
-)
-from rlrewrite.evaluation.solution_nll import solution_nll
 from rlrewrite.jsonl import read_jsonl, write_json
 from rlrewrite.stage import finish_stage, open_stage, run_stage
-from rlrewrite.tracking import stage_run
 
 MODEL_DIR = Path("models/base")
 TEST_DATA = Path("data/prepared/test.jsonl")
@@ -29,6 +17,20 @@ METRICS = Path("metrics/eval_base.json")
 
 def main() -> None:
     params = open_stage("evaluate-base")
+    # the heavy libraries load once params and inputs have passed: a bad value fails in a second
+    import mlflow
+    from transformers import AutoTokenizer
+
+    from rlrewrite.device import dtype_name, precision_label
+    from rlrewrite.evaluation.harness import (
+        DOWNSTREAM_TASK,
+        downstream_record,
+        evaluate_model,
+        general_tasks,
+    )
+    from rlrewrite.evaluation.solution_nll import solution_nll
+    from rlrewrite.tracking import stage_run
+
     cfg = params.evaluate
     tasks = [DOWNSTREAM_TASK] + general_tasks(params.benchmarks, cfg)
     with stage_run("evaluate-base", params.logged()):

@@ -7,9 +7,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import mlflow
-from transformers import AutoTokenizer
-
 from rlrewrite.config import ParamsError
 from rlrewrite.data.base_model import materialise_base_model
 from rlrewrite.data.quiz import build_items, load_task_definitions, read_pairs
@@ -19,7 +16,6 @@ from rlrewrite.evaluation.quiz_tasks import write_quiz_tasks
 from rlrewrite.evaluation.standard_tasks import STANDARD_DIR, check_names, write_samples
 from rlrewrite.jsonl import write_jsonl
 from rlrewrite.stage import finish_stage, open_stage, run_stage
-from rlrewrite.tracking import stage_run
 
 MODEL_DIR = Path("models/base")
 PREPARED_DIR = Path("data/prepared")
@@ -36,6 +32,12 @@ def mean_tokens(tokenizer, texts: list[str]) -> float:
 def main() -> None:
     params = open_stage("prepare")
     check_names(list(params.benchmarks.standard))  # before the slow model conversion
+    # the heavy libraries load once params and inputs have passed: a bad value fails in a second
+    import mlflow
+    from transformers import AutoTokenizer
+
+    from rlrewrite.tracking import stage_run
+
     with stage_run("prepare", params.logged()):
         model_info = materialise_base_model(params.model.name, MODEL_DIR)
         tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR)

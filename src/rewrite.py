@@ -11,21 +11,11 @@ import json
 import time
 from pathlib import Path
 
-import mlflow
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
-from rlrewrite.device import precision_label, weights_dtype
-from rlrewrite.engines.adapters import load_rewriter
-from rlrewrite.engines.factory import make_generator
 from rlrewrite.jsonl import DataError, read_jsonl, write_jsonl
 from rlrewrite.prompts import REWRITE_FIELDS, load_template
-from rlrewrite.reward.gate import build_gate, build_scorer
-from rlrewrite.reward.scoring import MiniLMEmbedder
 from rlrewrite.rewrite.methods import gate_verifier, rewrite_records, uses_rewriter
-from rlrewrite.rewrite.metrics import target_metrics
 from rlrewrite.rewrite.select import pool_metrics, select_records
 from rlrewrite.stage import finish_stage, open_stage, run_stage
-from rlrewrite.tracking import stage_run
 
 MODEL_DIR = Path("models/base")
 ADAPTER_DIR = Path("models/rewriter")
@@ -38,6 +28,8 @@ SAMPLE_ROWS = 30
 
 
 def log_generation(generator, wall: float) -> None:
+    import mlflow
+
     stats = generator.stats
     mlflow.log_metrics({"time/generation_seconds": stats.seconds,
                         "time/generation_tokens_per_second": stats.tokens_per_second,
@@ -49,6 +41,8 @@ def log_generation(generator, wall: float) -> None:
 
 
 def log_samples(out: list[dict], last: dict[int, str]) -> None:
+    import mlflow
+
     sample = out[:SAMPLE_ROWS]
     mlflow.log_table({"question": [r["question"] for r in sample],
                       "original": [r["solution"] for r in sample],
@@ -71,6 +65,18 @@ def main() -> None:
     records = read_jsonl(SFT_DATA)
     if not records:
         raise DataError(f"{SFT_DATA}: no records")
+    # the heavy libraries load once params and inputs have passed: a bad value fails in a second
+    import mlflow
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rlrewrite.device import precision_label, weights_dtype
+    from rlrewrite.engines.adapters import load_rewriter
+    from rlrewrite.engines.factory import make_generator
+    from rlrewrite.reward.echo import InstructionEcho
+    from rlrewrite.reward.gate import build_gate, build_scorer
+    from rlrewrite.reward.scoring import MiniLMEmbedder
+    from rlrewrite.rewrite.metrics import target_metrics
+    from rlrewrite.tracking import stage_run
 
     with stage_run("rewrite", params.logged()):
         mlflow.set_tags({"method": cfg.method, "seed": params.seed})
@@ -101,11 +107,12 @@ def main() -> None:
             selected = pool_metrics(records, pool, cfg.select.length_tolerance, params.seed)
         else:
             out, last = rewrite_records(records, cfg.method, template, generator,
-                                        gate_verifier(build_gate(params.gate, scorer)), cfg.attempts)
+                                        gate_verifier(build_gate(params.gate, scorer, rewriter_cfg.prompt_file)), cfg.attempts)
         wall = time.perf_counter() - started
         write_jsonl(OUTPUT, out)
 
-        metrics = {**target_metrics(out, scorer, MiniLMEmbedder(), tokenizer, params.seed),
+        metrics = {**target_metrics(out, scorer, MiniLMEmbedder(), tokenizer, params.seed,
+                                    InstructionEcho(template)),
                    **selected}
         if generator is not None:
             metrics.update(generated_tokens=generator.stats.new_tokens,

@@ -11,16 +11,11 @@ import shutil
 import time
 from pathlib import Path
 
-import mlflow
-
-from rlrewrite.device import precision_label
 from rlrewrite.jsonl import DataError, read_jsonl
 from rlrewrite.model_card import write_card
 from rlrewrite.ranks import die_with_launcher, is_main_process
 from rlrewrite.stage import finish_stage, open_stage, run_stage
-from rlrewrite.tracking import stage_run
 from rlrewrite.train.checkpoints import fingerprint, launch_key, prepare_checkpoint_dir
-from rlrewrite.train.sft import build_sft_trainer, sft_dataset
 
 MODEL_DIR = Path("models/base")
 TRAIN_DATA = Path("data/rewritten/train.jsonl")
@@ -47,6 +42,13 @@ def write_loss_curve(log_history: list[dict]) -> None:
 def main() -> None:
     die_with_launcher()
     params = open_stage("sft")
+    # the heavy libraries load once params and inputs have passed: a bad value fails in a second
+    import mlflow
+
+    from rlrewrite.device import precision_label
+    from rlrewrite.tracking import stage_run
+    from rlrewrite.train.sft import build_sft_trainer, sft_dataset
+
     cfg = params.sft
     records = read_jsonl(TRAIN_DATA)
     try:

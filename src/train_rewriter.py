@@ -17,20 +17,14 @@ import shutil
 import time
 from pathlib import Path
 
-import mlflow
 import numpy as np
-from transformers import TrainerCallback
 
-from rlrewrite.device import precision_label
-from rlrewrite.engines.adapters import save_rewriter
 from rlrewrite.jsonl import read_jsonl, write_json
 from rlrewrite.model_card import write_card
 from rlrewrite.ranks import die_with_launcher, is_main_process
 from rlrewrite.rewrite.methods import uses_rewriter
 from rlrewrite.stage import finish_stage, open_stage, run_stage
-from rlrewrite.tracking import stage_run
 from rlrewrite.train.checkpoints import fingerprint, launch_key, prepare_checkpoint_dir
-from rlrewrite.train.grpo import build_trainer
 
 MODEL_DIR = Path("models/base")
 RL_DATA = Path("data/prepared/rl.jsonl")
@@ -46,6 +40,7 @@ COLUMNS = {
     "rewrite/gate_pass_rate": "gate_pass_rate",
     "rewrite/answer_pass_rate": "answer_pass_rate",
     "rewrite/reasoning_pass_rate": "reasoning_pass_rate",
+    "rewrite/echo_pass_rate": "echo_pass_rate",
     "rewrite/judge_pass_rate": "judge_pass_rate",
     "rewrite/answer_only_share": "answer_only_share",
     "rewrite/length_ratio": "length_ratio",
@@ -69,18 +64,6 @@ class LeftOutRollouts(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "All reward functions returned None" not in record.getMessage()
-
-
-class StepTimer(TrainerCallback):
-    def __init__(self):
-        self.step_seconds: list[float] = []
-        self._start = 0.0
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        self._start = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.step_seconds.append(time.perf_counter() - self._start)
 
 
 def step_rows(log_history: list[dict]) -> list[dict]:
@@ -134,6 +117,8 @@ def skip_training(params) -> None:
     write_json(NOT_TRAINED, {"trained": False, "method": method,
                              "why": "only rewrite.method=rl uses the rewriter"})
     write_steps([])
+    from rlrewrite.tracking import stage_run  # MLflow: only once the stage has work to record
+
     with stage_run("rollout-and-train-rewriter", params.logged()):
         finish_stage(METRICS, {"trained": False, "method": method})
     print(f"rollout-and-train-rewriter: rewrite.method={method} does not use the rewriter; "
@@ -147,6 +132,14 @@ def main() -> None:
         if is_main_process():
             skip_training(params)
         return
+    # the heavy libraries load only to train: a bad value or another method ends in a second
+    import mlflow
+
+    from rlrewrite.device import precision_label
+    from rlrewrite.engines.adapters import save_rewriter
+    from rlrewrite.tracking import stage_run
+    from rlrewrite.train.grpo import StepTimer, build_trainer
+
     cfg = params.rewriter
     records = read_jsonl(RL_DATA)
     logging.getLogger("trl.trainer.grpo_trainer").addFilter(LeftOutRollouts())

@@ -194,6 +194,9 @@ class GateParams(_Section):
     judge_chat: bool = Field(description=(
         "Judge prompt as a chat user turn (true) or plain text (false, as the authors')."))
     reasoning: ReasoningParams = Field(description="The reasoning rule.")
+    reject_instruction_echo: bool = Field(description=(
+        "A rewrite that repeats the rewrite prompt's wording (\"Existing solution:\", \"in LaTeX "
+        "boxed format\"; reward/echo.py) fails."))
 
 
 class RewriterParams(_Section):
@@ -565,6 +568,21 @@ def parse_params(text: str, where: str | Path) -> Params:
         return Params.model_validate(raw)
     except ValidationError as exc:
         raise ParamsError("\n".join(_format_errors(where, exc.errors()))) from None
+
+
+def _flatten(prefix: str, value, out: dict) -> None:
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), sub, out)
+    else:
+        out[prefix] = value
+
+
+def flatten(params: dict) -> dict:
+    """{dotted key: value} for every leaf of nested `params` (how MLflow logs them)."""
+    out: dict = {}
+    _flatten("", params, out)
+    return out
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

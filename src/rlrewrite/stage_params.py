@@ -13,9 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from rlrewrite.config import Params, ParamsError, load_params
+from rlrewrite.config import Params, ParamsError, flatten, load_params
 from rlrewrite.dag import stages as dag_stages
-from rlrewrite.tracking import flatten
 
 
 def declared_params(stage: str, dvc_yaml: str | Path = "dvc.yaml") -> list[str]:

@@ -31,6 +31,7 @@ import psutil
 import yaml
 from mlflow.entities import Param
 
+from rlrewrite.config import flatten
 from rlrewrite.dag import DVC_YAML, stage_graph, upstream
 from rlrewrite.ranks import is_main_process
 
@@ -83,20 +84,6 @@ def git_revision(root: Path) -> str:
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-
-
-def _flatten(prefix: str, value, out: dict) -> None:
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            _flatten(f"{prefix}.{key}" if prefix else str(key), sub, out)
-    else:
-        out[prefix] = value
-
-
-def flatten(params: dict) -> dict:
-    out: dict = {}
-    _flatten("", params, out)
-    return out
 
 
 def _dig(values: dict, dotted: str):

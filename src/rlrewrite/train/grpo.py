@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from datasets import Dataset
+from transformers import TrainerCallback
 
 from rlrewrite.config import Params, RewriterParams, VLLMParams
 from rlrewrite.device import on_gpu, process_device, use_bf16, weights_dtype
@@ -102,6 +104,20 @@ def lora_config(cfg: RewriterParams):
                       target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
 
 
+class StepTimer(TrainerCallback):
+    """Wall seconds of each optimiser step (rollouts, reward and update)."""
+
+    def __init__(self):
+        self.step_seconds: list[float] = []
+        self._start = 0.0
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.step_seconds.append(time.perf_counter() - self._start)
+
+
 def build_trainer(params: Params, model_dir: Path, records: list[dict], output_dir: Path,
                   report_to: list[str], callbacks=(), on_samples=None):
     """(trainer, reward function, skipped questions) ready to `train()`."""
@@ -119,8 +135,9 @@ def build_trainer(params: Params, model_dir: Path, records: list[dict], output_d
     if cfg.lambda_div > 0:
         embedder = scorer if cfg.embedder == "policy" else MiniLMEmbedder(process_device())
     end_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
-    reward = RewriteReward(build_gate(params.gate, scorer), scorer, embedder, cfg.num_generations,
-                           cfg.lambda_dist, cfg.lambda_div, end_ids, cfg.truncated, on_samples,
+    gate = build_gate(params.gate, scorer, cfg.prompt_file)
+    reward = RewriteReward(gate, scorer, embedder, cfg.num_generations, cfg.lambda_dist,
+                           cfg.lambda_div, end_ids, cfg.truncated, on_samples,
                            cfg.log_samples_every, lambda_anchor=cfg.lambda_anchor)
     args = grpo_config(params, output_dir, report_to, model_dir)
     callbacks = list(callbacks)
