@@ -58,6 +58,7 @@ def test_grpo_steps_hand_whole_groups_to_the_reward(tmp_path, tiny_model_dir):
     logged = [entry for entry in trainer.state.log_history if "reward" in entry]
     assert len(logged) == 2
     for key in ("rewrite/gate_pass_rate", "rewrite/answer_pass_rate", "rewrite/reasoning_pass_rate",
+                "rewrite/echo_pass_rate",
                 "rewrite/answer_only_share", "rewrite/length_ratio", "rewrite/truncated_share",
                 "rewrite/r_div_feasible_mean", "rewrite/qa_nll_group_spread",
                 "rewrite/qa_nll_vs_expert",

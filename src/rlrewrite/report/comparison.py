@@ -168,7 +168,8 @@ def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
               "<name>.samples.jsonl 20 of its targets):", "",
               f"| run | config | gain | forgetting {primary} (acc) | (prob) | (logp) | SFT loss first → last "
               "| tokens trained | target tokens | gold NLL base → tuned | truncated | no answer "
-              "| π0 NLL shift | false equations |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| π0 NLL shift | false equations | instruction echo |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def num(value, digits=3):
         return "–" if value is None else (f"{value:.{digits}f}" if isinstance(value, float)
@@ -182,7 +183,8 @@ def markdown(summary: dict, left_out: list[dict], resamples: int) -> str:
             f"{num(r.get('sft_tokens_trained'))} | {num(r.get('target_tokens_mean'), 1)} | "
             f"{num(r.get('gold_nll_base'))} → {num(r.get('gold_nll_tuned'))} | "
             f"{num(r.get('truncated_tuned'))} | {num(r.get('no_answer_tuned'))} | "
-            f"{num(r.get('qa_nll_shift'))} | {num(r.get('false_equation_share'))} |")
+            f"{num(r.get('qa_nll_shift'))} | {num(r.get('false_equation_share'))} | "
+            f"{num(r.get('instruction_echo_share'))} |")
     lines += pool_table(summary["runs"])
     for method, p in summary["paired"].items():
         for pair in p.get("across_machines", []):

@@ -177,7 +177,8 @@ def _run_row(run: dict, method: str, gain: float, forget: dict, tasks_of: dict,
             row[f"{key}/{name}"] = round(float(values[columns].mean()), 4)
     rewrite = run.get("rewrite", {})
     row.update({k: rewrite.get(k) for k in ("acceptance_rate", "qa_nll_shift", "qa_nll_targets",
-                                            "target_tokens_mean", "false_equation_share")})
+                                            "target_tokens_mean", "false_equation_share",
+                                            "instruction_echo_share")})
     row.update({k: rewrite[k] for k in POOL_KEYS if k in rewrite})  # select runs only
     row.update({f"sft_{k}": run.get("sft", {}).get(k) for k in
                 ("train_loss_first", "train_loss_final", "tokens_trained")})

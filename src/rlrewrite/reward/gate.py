@@ -11,8 +11,11 @@ on exactly the check its rewrites must later pass. A rewrite passes when
    to drop the reasoning;
 4. every equation it states is true (`reject_false_equations`, reward/equations.py): a rewrite
    can reach the gold answer through "0 + 24 + 8 = 116", and SFT would train that arithmetic;
-5. optionally π0 judges it valid (`gate.judge`, the paper's YES/NO judge).
-The judge only sees rewrites that passed 1-4.
+5. it does not repeat the rewrite prompt's wording (`reject_instruction_echo`,
+   reward/echo.py): "Existing solution:" or "in LaTeX boxed format" in a target teaches SFT to
+   write about rewriting;
+6. optionally π0 judges it valid (`gate.judge`, the paper's YES/NO judge).
+The judge only sees rewrites that passed 1-5.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from decimal import Decimal, InvalidOperation
 import numpy as np
 
 from rlrewrite.config import GateParams, RewriterParams
-from rlrewrite.prompts import JUDGE_FIELDS, load_template
+from rlrewrite.prompts import JUDGE_FIELDS, REWRITE_FIELDS, load_template
 from rlrewrite.reward.answers import matches_gold, parse_gold
+from rlrewrite.reward.echo import InstructionEcho
 from rlrewrite.reward.equations import states_false_equation
 from rlrewrite.reward.scoring import BaseModelScorer
 
@@ -105,6 +109,7 @@ class GateResult:
     answer: np.ndarray
     reasoning: np.ndarray
     equations: np.ndarray  # no false equation stated (True where the check is off)
+    echo: np.ndarray  # the rewrite prompt's wording not repeated (True where the check is off)
     judge: np.ndarray
     passed: np.ndarray
 
@@ -112,9 +117,10 @@ class GateResult:
 class Gate:
     """r_task ∈ {0, 1} for a batch of rewrites (see the module docstring)."""
 
-    def __init__(self, rule: ReasoningRule, judge=None):
+    def __init__(self, rule: ReasoningRule, judge=None, echo: InstructionEcho | None = None):
         self.rule = rule
         self.judge = judge  # a BaseModelScorer, or None for no judge
+        self.echo = echo  # the rewrite prompt's wording to reject, or None for no check
         self._golds: dict[str, list] = {}
 
     def _gold(self, answer: str) -> list:
@@ -134,7 +140,9 @@ class Gate:
         equations_ok = np.array([not (self.rule.reject_false_equations and complete[i]
                                       and states_false_equation(texts[i])) for i in range(n)],
                                 dtype=bool)
-        passed = complete & answer_ok & reasoning_ok & equations_ok
+        echo_ok = np.array([self.echo is None or not (complete[i] and self.echo(
+            texts[i], questions[i], solutions[i])) for i in range(n)], dtype=bool)
+        passed = complete & answer_ok & reasoning_ok & equations_ok & echo_ok
         judged = np.full(n, np.nan)
         if self.judge is not None and passed.any():
             idx = np.flatnonzero(passed)
@@ -142,7 +150,7 @@ class Gate:
                                         [texts[i] for i in idx])
             judged[idx] = verdicts.astype(float)
             passed[idx] = verdicts
-        return GateResult(complete, answer_ok, reasoning_ok, equations_ok, judged, passed)
+        return GateResult(complete, answer_ok, reasoning_ok, equations_ok, echo_ok, judged, passed)
 
 
 def build_scorer(gate: GateParams, rewriter: RewriterParams, model, tokenizer) -> BaseModelScorer:
@@ -154,8 +162,11 @@ def build_scorer(gate: GateParams, rewriter: RewriterParams, model, tokenizer) -
                            rewriter.scoring_batch_size, gate.judge_chat)
 
 
-def build_gate(gate: GateParams, scorer: BaseModelScorer) -> Gate:
-    """The gate both the reward and the rewrite stages use, from `gate.*`."""
+def build_gate(gate: GateParams, scorer: BaseModelScorer, rewrite_prompt_file: str) -> Gate:
+    """The gate both the reward and the rewrite stages use, from `gate.*`; the instruction echo
+    check reads the rewrite prompt (`rewriter.prompt_file`)."""
     rule = ReasoningRule(gate.reasoning.enabled, gate.reasoning.min_step_share,
                          gate.reasoning.min_length_ratio, gate.reasoning.reject_false_equations)
-    return Gate(rule, scorer if gate.judge else None)
+    echo = (InstructionEcho(load_template(rewrite_prompt_file, REWRITE_FIELDS))
+            if gate.reject_instruction_echo else None)
+    return Gate(rule, scorer if gate.judge else None, echo)

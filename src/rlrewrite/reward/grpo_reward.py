@@ -115,6 +115,7 @@ class RewriteReward:
             "rewrite/answer_pass_rate": float(checks.answer.mean()),
             "rewrite/reasoning_pass_rate": float(checks.reasoning.mean()),
             "rewrite/equations_pass_rate": float(checks.equations.mean()),
+            "rewrite/echo_pass_rate": float(checks.echo.mean()),
             "rewrite/judge_pass_rate": _nanmean(judged),
             "rewrite/truncated_share": float(np.mean(truncated)) if truncated is not None else 0.0,
             "rewrite/answer_only_share": float(np.mean(

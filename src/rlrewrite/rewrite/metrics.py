@@ -8,6 +8,7 @@ import random
 import numpy as np
 from sacrebleu.metrics import BLEU
 
+from rlrewrite.reward.echo import InstructionEcho
 from rlrewrite.reward.equations import states_false_equation
 from rlrewrite.reward.gate import is_answer_only, word_count
 from rlrewrite.reward.group_rewards import mean_pairwise_distance
@@ -40,10 +41,10 @@ def embedding_spread(embeddings: np.ndarray) -> float:
 SELF_BLEU_TEXTS = 200
 
 
-def reasoning_metrics(out: list[dict]) -> dict:
-    """Did the rewrites keep the reasoning? Answer-only share of the accepted rewrites, the share
-    of targets stating a false equation, and lengths (words) relative to the expert solutions
-    they replace."""
+def reasoning_metrics(out: list[dict], echo: InstructionEcho) -> dict:
+    """Did the rewrites keep the reasoning? Answer-only share of the accepted rewrites, the shares
+    of targets stating a false equation and repeating the rewrite prompt's wording, and lengths
+    (words) relative to the expert solutions they replace."""
     accepted = [r for r in out if r["rewritten"]]
 
     def ratio(rows, field):
@@ -53,16 +54,19 @@ def reasoning_metrics(out: list[dict]) -> dict:
     answer_only = [is_answer_only(r["target"], r["solution"], r["question"], r["answer"])
                    for r in accepted]
     false_steps = [states_false_equation(r["target"]) for r in out]
+    echoes = [echo(r["target"], r["question"], r["solution"]) for r in out]
     return {
         "accepted_answer_only_share": round(float(np.mean(answer_only)), 4) if accepted else None,
         # targets (accepted rewrites and fallbacks alike) that state a false equation
         "false_equation_share": round(float(np.mean(false_steps)), 4),
+        "instruction_echo_share": round(float(np.mean(echoes)), 4),
         "accepted_length_ratio": round(ratio(accepted, "target"), 4) if accepted else None,
         "target_length_ratio": round(ratio(out, "target"), 4),
     }
 
 
-def target_metrics(out: list[dict], scorer, embedder, tokenizer, seed: int) -> dict:
+def target_metrics(out: list[dict], scorer, embedder, tokenizer, seed: int,
+                   echo: InstructionEcho) -> dict:
     """The rewrite stage's summary of its targets: acceptance, π0's QA-style NLL of the targets
     versus the expert solutions, diversity, length, and whether the reasoning was kept."""
     targets = [r["target"] for r in out]
@@ -92,5 +96,5 @@ def target_metrics(out: list[dict], scorer, embedder, tokenizer, seed: int) -> d
         "embedding_spread_original": round(embedding_spread(
             embedder.embed([r["solution"] for r in out])), 4),
         "target_tokens_mean": round(float(np.mean(lengths)), 2),
-        **reasoning_metrics(out),
+        **reasoning_metrics(out, echo),
     }
