@@ -46,7 +46,8 @@ def summarise(row: dict) -> dict:
                 "truncated_share_mean", "completion_length_mean", "time_s", "peak_rss_gib",
                 "qa_nll_vs_expert_first_fifth", "qa_nll_vs_expert_last_fifth"):
         out[f"rewriter_{key}"] = trainer.get(key)
-    for key in ("acceptance_rate", "accepted_answer_only_share", "accepted_length_ratio",
+    for key in ("acceptance_rate", "accepted_answer_only_share", "instruction_echo_share",
+                "accepted_length_ratio",
                 "target_length_ratio", "qa_nll_shift", "embedding_spread",
                 "embedding_spread_original", "time_s", "peak_rss_gib"):
         out[f"rewrite_{key}"] = rewrite.get(key)
@@ -80,15 +81,16 @@ def fmt(value, digits=2) -> str:
 def markdown(rows: list[dict]) -> str:
     lines = [
         "| run | engine | seed | gate pass, first → last fifth | answer-only rollouts, first → last "
-        "| rl acceptance | answer-only accepted | length ratio, accepted / all targets "
+        "| rl acceptance | answer-only accepted | prompt echo in targets "
+        "| length ratio, accepted / all targets "
         "| π0 NLL shift | NLL vs expert during RL, first → last fifth | spread, targets / expert "
         "| rewriter min | rewrite min | peak GiB | keeps reasoning | aligns |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if r["state"] != "done":
             lines.append(f"| {r['name']} | {r['engine']} | {r['seed']} | {r['state']} |"
-                         + " |" * 12)
+                         + " |" * 13)
             continue
         minutes = [None if r[k] is None else r[k] / 60 for k in ("rewriter_time_s", "rewrite_time_s")]
         peak = max((v for v in (r["rewriter_peak_rss_gib"], r["rewrite_peak_rss_gib"]) if v),
@@ -98,6 +100,7 @@ def markdown(rows: list[dict]) -> str:
             f"| {fmt(r['rewriter_gate_pass_rate_first_fifth'])} → {fmt(r['rewriter_gate_pass_rate_last_fifth'])} "
             f"| {fmt(r['rewriter_answer_only_share_first_fifth'])} → {fmt(r['rewriter_answer_only_share_last_fifth'])} "
             f"| {fmt(r['rewrite_acceptance_rate'], 3)} | {fmt(r['rewrite_accepted_answer_only_share'], 3)} "
+            f"| {fmt(r['rewrite_instruction_echo_share'], 3)} "
             f"| {fmt(r['rewrite_accepted_length_ratio'])} / {fmt(r['rewrite_target_length_ratio'])} "
             f"| {fmt(r['rewrite_qa_nll_shift'], 3)} "
             f"| {fmt(r['rewriter_qa_nll_vs_expert_first_fifth'], 3)} → "
