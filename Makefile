@@ -48,10 +48,10 @@ repro: setup $(VLLM_SETUP)
 	$(BIN)/python -m rlrewrite.workspace_lock  # refused while a run holds this workspace
 	$(BIN)/dvc repro
 
-# Two pytest-xdist workers: most of a test's time is single-threaded (imports, engine start-up,
-# DVC), so two share two cores well; slow tests are scheduled first (tests/conftest.py) and an
-# idle worker takes queued tests from the busy one (--dist worksteal).
-TEST_WORKERS ?= 2
+# Three pytest-xdist workers on two cores: the tests wait on process start-ups, engines and DVC
+# polls (two workers left the cores ~25% idle, docs/performance.md); slow tests are scheduled
+# first (tests/conftest.py) and an idle worker takes queued tests from a busy one (worksteal).
+TEST_WORKERS ?= 3
 
 test: setup $(VLLM_SETUP)
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=40
