@@ -49,12 +49,13 @@ repro: setup $(VLLM_SETUP)
 	$(BIN)/dvc repro
 
 # Three pytest-xdist workers on two cores: the tests wait on process start-ups, engines and DVC
-# polls (two workers left the cores ~25% idle, docs/performance.md); slow tests are scheduled
-# first (tests/conftest.py) and an idle worker takes queued tests from a busy one (worksteal).
+# polls (two workers left the cores ~25% idle, docs/performance.md). Slow tests are collected
+# first (tests/conftest.py) and `--dist load` deals them round-robin, then hands out the rest one
+# by one: worksteal gave one worker every slow test and ended on a long one (160 s of idle).
 TEST_WORKERS ?= 3
 
 test: setup $(VLLM_SETUP)
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=40
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist load --durations=40
 
 test-quick: setup
 	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not slow and not vllm"
