@@ -50,12 +50,13 @@ repro: setup $(VLLM_SETUP)
 
 # Three pytest-xdist workers on two cores: the tests wait on process start-ups, engines and DVC
 # polls (two workers left the cores ~25% idle, docs/performance.md). Slow tests are collected
-# first (tests/conftest.py) and `--dist load` deals them round-robin, then hands out the rest one
-# by one: worksteal gave one worker every slow test and ended on a long one (160 s of idle).
+# first (tests/conftest.py) and `--dist load --maxschedchunk 1` hands out every test one at a
+# time to whichever worker is free, slow ones first; worksteal gives one worker the first third
+# of the list (every slow test) and once ended a 3-worker run on a long one (160 s of idle).
 TEST_WORKERS ?= 3
 
 test: setup $(VLLM_SETUP)
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist load --durations=40
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist load --maxschedchunk 1 --durations=40
 
 test-quick: setup
 	$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not slow and not vllm"
