@@ -70,7 +70,7 @@ def main() -> None:
         outputs = generator([rewrite_prompt(template, r["question"], r["solution"]) for r in rows],
                             f"candidates x{k}")
         texts = [o.text for o in outputs]
-        checks = build_gate(params.gate, scorer, rewriter_cfg.prompt_file)(
+        checks = build_gate(params.gate, scorer, template)(
             texts, [r["question"] for r in rows], [r["answer"] for r in rows],
             [r["solution"] for r in rows], [o.truncated for o in outputs])
         nll = scorer.qa_nll([r["question"] for r in rows], texts)

@@ -106,8 +106,9 @@ def main() -> None:
             last = {}
             selected = pool_metrics(records, pool, cfg.select.length_tolerance, params.seed)
         else:
+            gate = build_gate(params.gate, scorer, template)
             out, last = rewrite_records(records, cfg.method, template, generator,
-                                        gate_verifier(build_gate(params.gate, scorer, rewriter_cfg.prompt_file)), cfg.attempts)
+                                        gate_verifier(gate), cfg.attempts)
         wall = time.perf_counter() - started
         write_jsonl(OUTPUT, out)
 

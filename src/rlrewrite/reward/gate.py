@@ -27,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 import numpy as np
 
 from rlrewrite.config import GateParams, RewriterParams
-from rlrewrite.prompts import JUDGE_FIELDS, REWRITE_FIELDS, load_template
+from rlrewrite.prompts import JUDGE_FIELDS, load_template
 from rlrewrite.reward.answers import matches_gold, parse_gold
 from rlrewrite.reward.echo import InstructionEcho
 from rlrewrite.reward.equations import states_false_equation
@@ -162,11 +162,10 @@ def build_scorer(gate: GateParams, rewriter: RewriterParams, model, tokenizer) -
                            rewriter.scoring_batch_size, gate.judge_chat)
 
 
-def build_gate(gate: GateParams, scorer: BaseModelScorer, rewrite_prompt_file: str) -> Gate:
+def build_gate(gate: GateParams, scorer: BaseModelScorer, rewrite_template: str) -> Gate:
     """The gate both the reward and the rewrite stages use, from `gate.*`; the instruction echo
-    check reads the rewrite prompt (`rewriter.prompt_file`)."""
+    check compares with `rewrite_template`, the loaded `rewriter.prompt_file`."""
     rule = ReasoningRule(gate.reasoning.enabled, gate.reasoning.min_step_share,
                          gate.reasoning.min_length_ratio, gate.reasoning.reject_false_equations)
-    echo = (InstructionEcho(load_template(rewrite_prompt_file, REWRITE_FIELDS))
-            if gate.reject_instruction_echo else None)
+    echo = InstructionEcho(rewrite_template) if gate.reject_instruction_echo else None
     return Gate(rule, scorer if gate.judge else None, echo)

@@ -135,7 +135,7 @@ def build_trainer(params: Params, model_dir: Path, records: list[dict], output_d
     if cfg.lambda_div > 0:
         embedder = scorer if cfg.embedder == "policy" else MiniLMEmbedder(process_device())
     end_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
-    gate = build_gate(params.gate, scorer, cfg.prompt_file)
+    gate = build_gate(params.gate, scorer, template)
     reward = RewriteReward(gate, scorer, embedder, cfg.num_generations, cfg.lambda_dist,
                            cfg.lambda_div, end_ids, cfg.truncated, on_samples,
                            cfg.log_samples_every, lambda_anchor=cfg.lambda_anchor)
