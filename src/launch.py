@@ -11,18 +11,11 @@ marked (LAUNCHED_BY) so that only rank 0 logs and writes, and so that they die w
 from __future__ import annotations
 
 import os
-import socket
 import sys
 
-from rlrewrite.ranks import LAUNCHED_BY
+from rlrewrite.ranks import LAUNCHED_BY, free_port
 from rlrewrite.stage import run_stage
 from rlrewrite.stage_params import load_stage_params
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def command(script: str, processes: int, config_file: str | None) -> list[str] | None:

@@ -2,6 +2,8 @@
 agreement with transformers, the rewriter's LoRA served and merged, and lm-eval's vllm backend.
 Each test starts a vLLM engine (20-40 s on CPU with enforce_eager)."""
 
+import os
+
 import pytest
 import torch
 from conftest import REPO
@@ -96,3 +98,19 @@ def test_grpo_rollouts_through_colocated_vllm(tmp_path, tiny_vllm_model_dir):
     logged = [entry for entry in trainer.state.log_history if "reward" in entry]
     assert len(logged) == 2 and all(entry["completions/mean_length"] > 0 for entry in logged)
     assert trainer.vllm_generation.reloads == 2  # the CPU weight sync ran before each step
+
+
+def test_colocated_rollouts_take_an_os_assigned_port_and_keep_a_launchers(monkeypatch,
+                                                                          tiny_vllm_model_dir):
+    """Two runs starting together must not both take TRL's first default (29500): CI's three
+    workers did, and the second run's engine failed with EADDRINUSE. torchrun's port stays."""
+    from rlrewrite.train.grpo import rollout_args
+
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    rollout_args("vllm", vllm_cfg(), 16, tiny_vllm_model_dir)
+    port = int(os.environ["MASTER_PORT"])
+    assert port not in (29500, 23456, 12355, 12345)  # TRL's fixed first choices
+
+    monkeypatch.setenv("MASTER_PORT", "41234")
+    rollout_args("vllm", vllm_cfg(), 16, tiny_vllm_model_dir)
+    assert os.environ["MASTER_PORT"] == "41234"

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 
 import psutil
 
 LAUNCHED_BY = "RLREWRITE_LAUNCH"
+
+
+def free_port() -> int:
+    """A TCP port the OS hands out as free now (from its ephemeral range, so two jobs starting
+    together do not both pick a well-known default such as torch.distributed's 29500)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def is_main_process() -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from transformers import TrainerCallback
 from rlrewrite.config import Params, RewriterParams, VLLMParams
 from rlrewrite.device import on_gpu, process_device, use_bf16, weights_dtype
 from rlrewrite.prompts import REWRITE_FIELDS, load_template, rewrite_prompt
+from rlrewrite.ranks import free_port
 from rlrewrite.reward.answers import gold_is_parseable
 from rlrewrite.reward.gate import build_gate, build_scorer
 from rlrewrite.reward.grpo_reward import RewriteReward
@@ -50,6 +52,10 @@ def rollout_args(engine: str, vllm_cfg: VLLMParams | None, max_completion_length
     if vllm_cfg.rollout_mode == "server":
         return {"use_vllm": True, "vllm_mode": "server",
                 "vllm_server_base_url": vllm_cfg.server_base_url}
+    # TRL's colocated engine takes torch.distributed's MASTER_PORT, or else the first free one
+    # of 29500, 23456, ...: two runs starting together (a grid's, the test suite's) both find
+    # 29500 free and the second fails with EADDRINUSE. A launch (torchrun) has set it already.
+    os.environ.setdefault("MASTER_PORT", str(free_port()))
     if vllm_cfg.enforce_eager:
         from rlrewrite.compat import build_colocated_vllm_eagerly
 
