@@ -151,7 +151,7 @@ params-doc: setup
 	$(BIN)/python -m rlrewrite.params_doc
 
 report: setup
-	$(BIN)/python -m rlrewrite.report comparison --match '^(original|prompt|self|rl|dft|select-[a-z-]+)-s[0-9]+$$'
+	$(BIN)/python -m rlrewrite.report comparison --match '^(original|prompt|self|rl|dft|dft-lr[0-9e.-]+|select-[a-z-]+)-s[0-9]+$$'
 
 # The experiments as one readable table (16 columns: method, seeds, gain, standard-family
 # forgetting with its item interval, the rewrite and SFT check fields), every commit's.

@@ -391,6 +391,11 @@ def test_configuration_holds_only_what_the_method_reads():
     old_names = json.loads(json.dumps(renamed))
     old_names["rewriter"]["judge"] = old_names.pop("gate")["judge"]
     assert config_digest(old_names) == config_digest(renamed)
+    # a record made before gate.reject_instruction_echo existed did what `false` does
+    echo_off, echo_on = (json.loads(json.dumps(renamed)) for _ in range(2))
+    echo_off["gate"]["reject_instruction_echo"] = False
+    echo_on["gate"]["reject_instruction_echo"] = True
+    assert config_digest(renamed) == config_digest(echo_off) != config_digest(echo_on)
     # prompt reads the gate, not the rewriter's training recipe nor select
     assert changed("prompt", "gate", "judge", True)
     assert changed("prompt", "rewriter", "prompt_file", "b.txt")

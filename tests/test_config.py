@@ -168,16 +168,19 @@ def test_an_old_name_is_refused_naming_the_new_one(tmp_path, old, new):
 def test_migrate_moves_every_old_name_to_its_new_one():
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     old = _old_style(raw)
-    added = raw["gate"].pop("reject_instruction_echo")  # added after the renames: no old name
+    raw["gate"].pop("reject_instruction_echo")  # added after the renames: no old name
     migrated = migrate(old)
+    assert migrated["gate"].pop("reject_instruction_echo") is False  # what runs before it did
     assert migrated == raw
-    migrated["gate"]["reject_instruction_echo"] = added
+    migrated["gate"]["reject_instruction_echo"] = True
     assert Params.model_validate(migrated)
     assert "gate" not in old  # not changed in place
 
 
 def test_migrate_skips_what_is_absent_and_keeps_a_new_name_already_set():
     assert migrate({}) == {} and migrate({"sft": 3, "seed": 1}) == {"sft": 3, "seed": 1}
+    assert migrate({"gate": {"reject_instruction_echo": True}}) == \
+        {"gate": {"reject_instruction_echo": True}}
     assert migrate({"rewriter": {"max_completion_length": 224}, "rewrite": {"max_new_tokens": 160}}
                    ) == {"rewriter": {}, "rewrite": {"max_new_tokens": 160}}
     assert migrate({"sft": {"precision": "bf16"}, "evaluate": {"precision": "fp32"}}) == \

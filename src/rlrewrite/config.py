@@ -392,6 +392,13 @@ RENAMED: dict[str, str] = {
     "evaluate.precision": "precision",
 }
 
+# Keys added after runs were recorded, with the value that does what those runs did: migrate()
+# gives a record without the key that value, so its configuration matches a run that sets it so
+# (report.runs.config_digest) and the two pool as one method.
+ADDED: dict[str, object] = {
+    "gate.reject_instruction_echo": False,
+}
+
 _ABSENT = object()
 
 
@@ -408,7 +415,8 @@ def migrate(raw: dict) -> dict:
     """A copy of the params dict `raw` (as params.yaml or a run record holds it) with each old
     name in RENAMED moved to its new one. A new name already present wins over an old one; where
     several old names map to one (the per-stage `precision` keys), the first in RENAMED wins.
-    Names absent from `raw` are skipped."""
+    Names absent from `raw` are skipped. A key in ADDED that `raw` lacks is set to its earlier
+    behaviour, where its section is there."""
     out = copy.deepcopy(raw)
     for old, new in RENAMED.items():
         *parents, leaf = old.split(".")
@@ -424,6 +432,11 @@ def migrate(raw: dict) -> dict:
                 break
         else:
             target.setdefault(new_leaf, value)
+    for dotted, before in ADDED.items():
+        *parents, leaf = dotted.split(".")
+        section = _get(out, ".".join(parents)) if parents else out
+        if isinstance(section, dict):
+            section.setdefault(leaf, before)
     return out
 
 
