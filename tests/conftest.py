@@ -10,6 +10,12 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One OpenMP thread per process, inherited by every stage a test starts: three xdist workers and
+# their stages share two cores, and torch's spinning OpenMP threads, oversubscribed, made the
+# tiny model's 256-token generation take 67 s of CPU instead of 1.1 s (docs/performance.md).
+# The tiny model gains nothing from a second thread. Set before anything imports torch.
+for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 # the pytest process's pid, inherited by its xdist workers and every process a test starts,
 # however it detaches itself
 SESSION_MARKER = "RLREWRITE_TEST_SESSION"

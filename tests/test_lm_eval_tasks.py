@@ -38,13 +38,12 @@ def test_offline_run_names_an_lm_eval_task_whose_hub_dataset_is_not_cached(tmp_p
     import datasets.config
     import pytest
     from huggingface_hub import constants
-    from lm_eval.tasks import TaskManager
 
     from rlrewrite.config import ParamsError
-    from rlrewrite.evaluation.harness import hub_datasets
+    from rlrewrite.evaluation.harness import hub_datasets, task_manager
     from rlrewrite.validation import check_offline_tasks
 
-    manager = TaskManager()
+    manager = task_manager(tasks=["arc_easy", "mmlu"])  # lm-eval's own tasks: indexed
     needs = hub_datasets(["arc_easy", "mmlu"], manager)
     assert needs["arc_easy"] == {"allenai/ai2_arc"} and needs["mmlu"] == {"cais/mmlu"}
 
@@ -59,3 +58,12 @@ def test_offline_run_names_an_lm_eval_task_whose_hub_dataset_is_not_cached(tmp_p
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     check_offline_tasks(["mmlu"], manager)  # online: downloading is allowed
+
+
+def test_our_tasks_alone_skip_indexing_lm_evals_own_tasks():
+    """Only a named lm-eval task makes the index cover lm-eval's ~15k task files (5-10 s a
+    stage); ours (the downstream task, quizzes, standard overlays) are found without them."""
+    from rlrewrite.evaluation.harness import DOWNSTREAM_TASK, task_manager
+
+    manager = task_manager(tasks=[DOWNSTREAM_TASK])
+    assert DOWNSTREAM_TASK in manager.all_tasks and "arc_easy" not in manager.all_tasks

@@ -141,7 +141,7 @@ def check_benchmarks(params: Params) -> None:
     if bench.lm_eval_tasks:  # lm-eval's task index takes ~10 s to build: only when named
         from rlrewrite.evaluation.harness import task_manager, unknown_tasks
 
-        manager = task_manager()
+        manager = task_manager(tasks=list(bench.lm_eval_tasks))
         if unknown := unknown_tasks(list(bench.lm_eval_tasks), manager):
             raise ParamsError(f"params.yaml: benchmarks.lm_eval_tasks: lm-eval does not know "
                               f"task(s) {unknown}; see `lm_eval --tasks list`")

@@ -82,12 +82,18 @@ def write_plain_quiz_overlays(tasks: list[str], overlay_dir: Path) -> None:
         (overlay_dir / f"{task}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def task_manager(overlay_dir: Path | None = None):
+def task_manager(overlay_dir: Path | None = None, tasks: list[str] = ()):
+    """lm-eval's task index over our task folders, and over lm-eval's own ~15k task files only
+    where `tasks` names one of them: indexing those takes 5-10 s of CPU per stage, and the
+    standard benchmarks do not need it (their overlays include the official YAML by path)."""
     from lm_eval.tasks import TaskManager
 
     include = [str(TASK_DIR)] + ([str(QUIZ_TASK_DIR)] if QUIZ_TASK_DIR.is_dir() else [])
     if overlay_dir is not None:
         include.append(str(overlay_dir))
+    ours = TaskManager(include_path=include, include_defaults=False)
+    if not unknown_tasks(list(tasks), ours):
+        return ours
     return TaskManager(include_path=include)
 
 
@@ -193,7 +199,7 @@ def evaluate_model(model_dir: Path, tasks: list[str], cfg: EvaluateParams, seed:
         standard_tasks.write_task_overlays(
             [t.removeprefix(standard_tasks.PREFIX) for t in standard], Path(overlay_dir))
         write_plain_quiz_overlays([t for t in tasks if is_plain_quiz(t)], Path(overlay_dir))
-        manager = task_manager(Path(overlay_dir))
+        manager = task_manager(Path(overlay_dir), tasks)
         check_task_names(tasks, manager)
         backend, model_args = _backend(engine, vllm_cfg, model_dir, dtype, seed, adapter_dir)
         lm = get_model(backend).create_from_arg_obj(
