@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Sequence
 from math import exp, log
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def write_plain_quiz_overlays(tasks: list[str], overlay_dir: Path) -> None:
         (overlay_dir / f"{task}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def task_manager(overlay_dir: Path | None = None, tasks: list[str] = ()):
+def task_manager(overlay_dir: Path | None = None, tasks: Sequence[str] = ()):
     """lm-eval's task index over our task folders, and over lm-eval's own ~15k task files only
     where `tasks` names one of them: indexing those takes 5-10 s of CPU per stage, and the
     standard benchmarks do not need it (their overlays include the official YAML by path)."""
